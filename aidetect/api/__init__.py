@@ -1,0 +1,1 @@
+"""The REST facade: creates DetectionTask CRs and reads results from the database."""

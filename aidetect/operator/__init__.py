@@ -1,0 +1,1 @@
+"""The kopf operator: records DetectionTasks, dispatches them, and writes status back."""

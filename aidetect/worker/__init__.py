@@ -1,0 +1,1 @@
+"""The worker: consumes tasks from RabbitMQ and runs the torch/transformers detectors."""

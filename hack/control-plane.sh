@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Start or stop a real local control plane: etcd, kube-apiserver (RBAC + token auth) and
+# kube-controller-manager, on free loopback ports with data in STATE_DIR/control-plane.
+#   hack/control-plane.sh start STATE_DIR  -> writes STATE_DIR/kubeconfig and STATE_DIR/control-plane.env
+#   hack/control-plane.sh stop  STATE_DIR
+# Binaries come from hack/build-control-plane.sh (built into the cache when missing).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+cmd=${1:?usage: control-plane.sh start|stop STATE_DIR}; state=${2:?usage: control-plane.sh start|stop STATE_DIR}
+dir=$state/control-plane
+KDIR=$AIDETECT_BIN/kubernetes-v$KUBE_VERSION
+ETCD=$AIDETECT_BIN/etcd-v$ETCD_VERSION/etcd
+ADMIN_TOKEN=${AIDETECT_ADMIN_TOKEN:-admin-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')}
+
+spawn() {  # spawn NAME CMD... : run detached in its own session, pid in $dir/NAME.pid
+  local name=$1; shift
+  setsid "$@" </dev/null >"$dir/$name.log" 2>&1 & echo $! > "$dir/$name.pid"
+}
+
+start() {
+  if [ -f "$state/control-plane.env" ] && [ -f "$dir/apiserver.pid" ] && kill -0 "$(cat "$dir/apiserver.pid")" 2>/dev/null; then
+    log "control plane already running in $dir"; return
+  fi
+  [ -x "$ETCD" ] && [ -x "$KDIR/kube-apiserver" ] && [ -x "$KDIR/kube-controller-manager" ] \
+    || bash "$HACK_DIR/build-control-plane.sh"
+  mkdir -p "$dir/certs" "$dir/etcd"
+  local etcd_port apiserver_port kcm_port
+  etcd_port=$(free_port); apiserver_port=$(free_port); kcm_port=$(free_port)
+
+  log "etcd v$ETCD_VERSION: starting on 127.0.0.1:$etcd_port"
+  spawn etcd "$ETCD" --data-dir "$dir/etcd" --name aidetect-local \
+    --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+    --listen-peer-urls "http://127.0.0.1:0" --unsafe-no-fsync --log-level warn
+  wait_for "etcd" 60 "$dir/etcd.log" "$(cat "$dir/etcd.pid")" -- \
+    curl -fsS "http://127.0.0.1:$etcd_port/health" || { stop; die "etcd did not become healthy"; }
+
+  log "kube-apiserver v$KUBE_VERSION: starting on https://127.0.0.1:$apiserver_port"
+  openssl genrsa -out "$dir/sa.key" 2048 2>/dev/null
+  openssl rsa -in "$dir/sa.key" -pubout -out "$dir/sa.pub" 2>/dev/null
+  echo "$ADMIN_TOKEN,admin,admin,\"system:masters\"" > "$dir/tokens.csv"
+  cat > "$dir/audit-policy.yaml" <<'POLICY'
+# Records every write (and watch/list metadata is skipped) so API writes per task can be counted.
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  verbs: [create, update, patch, delete, deletecollection]
+- level: None
+POLICY
+  spawn apiserver "$KDIR/kube-apiserver" \
+    --etcd-servers="http://127.0.0.1:$etcd_port" \
+    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$apiserver_port" \
+    --cert-dir="$dir/certs" \
+    --service-account-issuer=https://kubernetes.default.svc \
+    --service-account-key-file="$dir/sa.pub" --service-account-signing-key-file="$dir/sa.key" \
+    --api-audiences=https://kubernetes.default.svc \
+    --service-cluster-ip-range=10.0.0.0/24 \
+    --authorization-mode=RBAC --token-auth-file="$dir/tokens.csv" \
+    --allow-privileged=true --endpoint-reconciler-type=none \
+    --audit-policy-file="$dir/audit-policy.yaml" --audit-log-path="$dir/audit.log" \
+    --audit-log-format=json --audit-log-mode=batch --audit-log-batch-max-wait=1s
+  wait_for "kube-apiserver" 120 "$dir/apiserver.log" "$(cat "$dir/apiserver.pid")" -- \
+    curl -fsSk -H "Authorization: Bearer $ADMIN_TOKEN" "https://127.0.0.1:$apiserver_port/readyz" \
+    || { stop; die "kube-apiserver did not become ready"; }
+
+  cat > "$state/kubeconfig" <<KUBECONFIG
+apiVersion: v1
+kind: Config
+clusters:
+- name: aidetect-local
+  cluster:
+    server: https://127.0.0.1:$apiserver_port
+    certificate-authority: $dir/certs/apiserver.crt
+users:
+- name: admin
+  user:
+    token: $ADMIN_TOKEN
+contexts:
+- name: aidetect-local
+  context: {cluster: aidetect-local, user: admin, namespace: default}
+current-context: aidetect-local
+KUBECONFIG
+  chmod 600 "$state/kubeconfig"
+
+  # The controllers the tests rely on: GC (ownerReferences), namespace deletion, the ServiceAccount
+  # flow (default SAs, kube-root-ca.crt), and Deployment/ReplicaSet/StatefulSet so a Helm install
+  # produces real (Pending, as no kubelet runs) pods.
+  log "kube-controller-manager v$KUBE_VERSION: starting"
+  spawn controller-manager "$KDIR/kube-controller-manager" \
+    --kubeconfig="$state/kubeconfig" \
+    --authentication-kubeconfig="$state/kubeconfig" --authorization-kubeconfig="$state/kubeconfig" \
+    --bind-address=127.0.0.1 --secure-port="$kcm_port" --leader-elect=false \
+    --controllers=garbagecollector,namespace,serviceaccount,serviceaccount-token,root-ca-cert-publisher,deployment,replicaset,statefulset,job,cronjob,ttl-after-finished,endpointslice \
+    --service-account-private-key-file="$dir/sa.key" --root-ca-file="$dir/certs/apiserver.crt" \
+    --use-service-account-credentials=false
+  wait_for "kube-controller-manager" 60 "$dir/controller-manager.log" "$(cat "$dir/controller-manager.pid")" -- \
+    curl -fsSk "https://127.0.0.1:$kcm_port/healthz" || { stop; die "kube-controller-manager did not become healthy"; }
+  wait_for "default ServiceAccount" 60 "$dir/controller-manager.log" "" -- \
+    kubectl --kubeconfig "$state/kubeconfig" get serviceaccount default -n default \
+    || { stop; die "the serviceaccount controller did not create default/default"; }
+
+  echo "export KUBECONFIG=$state/kubeconfig" > "$state/control-plane.env"
+  log "control plane ready: export KUBECONFIG=$state/kubeconfig"
+}
+
+stop() {
+  [ -d "$dir" ] || { log "control plane: nothing to stop in $dir"; return; }
+  for name in controller-manager apiserver etcd; do
+    local pid; pid=$(cat "$dir/$name.pid" 2>/dev/null || true)
+    [ -n "$pid" ] || continue
+    log "stopping $name (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  rm -rf "$dir" "$state/kubeconfig" "$state/control-plane.env"
+}
+
+case $cmd in start) start ;; stop) stop ;; *) die "unknown command $cmd" ;; esac

@@ -1,0 +1,37 @@
+# Shared helpers for hack/ scripts: logging, free ports, bounded waits, cache locations.
+# Sourced, never executed.
+
+AIDETECT_CACHE=${AIDETECT_CACHE:-$HOME/.cache/aidetect}
+AIDETECT_BIN=${AIDETECT_BIN:-$AIDETECT_CACHE/bin}
+HACK_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$HACK_DIR/.." && pwd)
+# shellcheck source=versions.env
+. "$HACK_DIR/versions.env"
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+free_port() {
+  python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'
+}
+
+# wait_for DESCRIPTION SECONDS LOGFILE PID -- COMMAND...
+# Polls COMMAND until it succeeds; fails with the tail of LOGFILE on timeout or when PID dies.
+wait_for() {
+  local what=$1 secs=$2 logf=$3 pid=$4; shift 5
+  local end=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+      log "$what: process $pid exited; last lines of $logf:"; tail -40 "$logf" >&2 || true; return 1
+    fi
+    if [ $SECONDS -ge $end ]; then
+      log "$what: not ready after ${secs}s; last lines of $logf:"; tail -40 "$logf" >&2 || true; return 1
+    fi
+    sleep 0.5
+  done
+}
+
+# The project's virtualenv lives in the cache too (torch is several GB): reuse it across clones.
+AIDETECT_VENV=${AIDETECT_VENV:-$AIDETECT_CACHE/venv}
+[ -d "$AIDETECT_VENV/bin" ] && PATH=$AIDETECT_VENV/bin:$PATH
+export PATH

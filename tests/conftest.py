@@ -1,0 +1,30 @@
+"""Session-wide fixtures: the real local services, started once per session through hack/."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.utils.services import REPO_ROOT, LocalServices
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by its folder, so `-m unit` and `-m e2e` select them."""
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(REPO_ROOT).parts
+        if "unit" in parts:
+            item.add_marker(pytest.mark.unit)
+        elif "e2e" in parts:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[LocalServices]:
+    """The session's local services; each starts on first use and stops at the end."""
+    local = LocalServices()
+    try:
+        yield local
+    finally:
+        local.stop()

@@ -1,0 +1,250 @@
+"""The DetectionTask CRD, proven against the real kube-apiserver: examples, defaults, rejections."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from aidetect.core import crd
+from tests.utils.factories import detection_task
+from tests.utils.kubectl import apply_file, kubectl
+from tests.utils.services import REPO_ROOT
+
+EXAMPLES = sorted((REPO_ROOT / "examples").glob("*.yaml"))
+
+
+def _create(api: client.CustomObjectsApi, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+    created: dict[str, Any] = api.create_namespaced_custom_object(
+        crd.GROUP, crd.VERSION, namespace, crd.PLURAL, body, field_validation="Strict"
+    )
+    return created
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_example_is_accepted_by_kubectl_apply(example: Path, namespace: str) -> None:
+    # Given an example manifest, when a user applies it, then every DetectionTask in it exists.
+    apply_file(example, namespace)
+    names = [
+        doc["metadata"]["name"]
+        for doc in yaml.safe_load_all(example.read_text())
+        if doc and doc["kind"] == crd.KIND
+    ]
+    assert names, f"{example.name} holds no DetectionTask"
+    for name in names:
+        got = kubectl("get", "dt", name, "-n", namespace, "-o", "jsonpath={.metadata.uid}")
+        assert got.stdout.strip(), f"dt/{name} was not created"
+
+
+def test_examples_cover_every_input_kind() -> None:
+    specs = [
+        doc["spec"]
+        for path in EXAMPLES
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc and doc["kind"] == crd.KIND
+    ]
+    assert any("text" in s for s in specs)
+    assert any("texts" in s for s in specs)
+    assert any("textFrom" in s for s in specs)
+    assert any(s.get("granularity") == "sentence" for s in specs)
+    assert any("activeDeadlineSeconds" in s and "ttlSecondsAfterFinished" in s for s in specs)
+    assert any(any("\u0400" <= ch <= "\u04ff" for ch in s.get("text", "")) for s in specs)
+
+
+def test_defaults_are_filled_in(custom_api: client.CustomObjectsApi, namespace: str) -> None:
+    created = _create(custom_api, namespace, detection_task(text="hello"))
+    assert created["spec"]["granularity"] == "document"
+    assert created["spec"]["priority"] == 0
+    assert created["spec"]["backoffLimit"] == 3
+
+
+def test_text_from_format_defaults_to_text(
+    custom_api: client.CustomObjectsApi, namespace: str
+) -> None:
+    body = detection_task(textFrom={"configMapKeyRef": {"name": "cm", "key": "k"}})
+    created = _create(custom_api, namespace, body)
+    assert created["spec"]["textFrom"]["format"] == "text"
+
+
+TOO_MANY = ["x"] * 1001
+INVALID: list[tuple[str, dict[str, Any], str]] = [
+    (
+        "no-input",
+        {"detector": "default"},
+        "one of spec.text, spec.texts or spec.textFrom is required",
+    ),
+    (
+        "two-inputs",
+        {"text": "a", "texts": ["b"]},
+        "only one of spec.text, spec.texts or spec.textFrom",
+    ),
+    (
+        "three-inputs",
+        {"text": "a", "texts": ["b"], "textFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}},
+        "only one of spec.text, spec.texts or spec.textFrom",
+    ),
+    ("empty-text", {"text": ""}, "spec.text in body should be at least 1 chars long"),
+    ("empty-item", {"texts": ["ok", ""]}, "spec.texts[1] in body should be at least 1 chars long"),
+    ("empty-batch", {"texts": []}, "spec.texts in body should have at least 1 items"),
+    ("oversize-text", {"text": "x" * 100_001}, "spec.text: Too long: may not be more than 100000"),
+    (
+        "too-many-texts",
+        {"texts": TOO_MANY},
+        "spec.texts: Too many: 1001: must have at most 1000 items",
+    ),
+    (
+        "batch-too-large",
+        {"texts": ["y" * 100_000] * 6},
+        "spec.texts must hold at most 500000 characters",
+    ),
+    (
+        "bad-granularity",
+        {"text": "a", "granularity": "word"},
+        'spec.granularity: Unsupported value: "word"',
+    ),
+    (
+        "priority-too-high",
+        {"text": "a", "priority": 10},
+        "spec.priority in body should be less than or equal to 9",
+    ),
+    (
+        "priority-negative",
+        {"text": "a", "priority": -1},
+        "spec.priority in body should be greater than or equal to 0",
+    ),
+    (
+        "negative-deadline",
+        {"text": "a", "activeDeadlineSeconds": -5},
+        "spec.activeDeadlineSeconds in body should be greater than or equal to 1",
+    ),
+    (
+        "negative-ttl",
+        {"text": "a", "ttlSecondsAfterFinished": -1},
+        "spec.ttlSecondsAfterFinished in body should be greater than or equal to 0",
+    ),
+    (
+        "negative-backoff",
+        {"text": "a", "backoffLimit": -1},
+        "spec.backoffLimit in body should be greater than or equal to 0",
+    ),
+    (
+        "detector-bad-format",
+        {"text": "a", "detector": "My_Detector"},
+        "spec.detector in body should match",
+    ),
+    ("detector-too-long", {"text": "a", "detector": "d" * 64}, "spec.detector: Too long"),
+    (
+        "text-from-two-refs",
+        {
+            "textFrom": {
+                "configMapKeyRef": {"name": "c", "key": "k"},
+                "secretKeyRef": {"name": "s", "key": "k"},
+            }
+        },
+        "textFrom needs exactly one of configMapKeyRef or secretKeyRef",
+    ),
+    (
+        "text-from-no-ref",
+        {"textFrom": {"format": "lines"}},
+        "textFrom needs exactly one of configMapKeyRef or secretKeyRef",
+    ),
+    (
+        "text-from-bad-format",
+        {"textFrom": {"configMapKeyRef": {"name": "c", "key": "k"}, "format": "csv"}},
+        'spec.textFrom.format: Unsupported value: "csv"',
+    ),
+    (
+        "text-from-missing-key",
+        {"textFrom": {"configMapKeyRef": {"name": "c"}}},
+        "spec.textFrom.configMapKeyRef.key: Required value",
+    ),
+    ("unknown-field", {"text": "a", "txt": "typo"}, 'unknown field "spec.txt"'),
+    ("text-not-a-string", {"text": 42}, 'spec.text: Invalid value: "integer"'),
+]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"), [(s, m) for _, s, m in INVALID], ids=[i for i, _, _ in INVALID]
+)
+def test_invalid_manifest_is_rejected_with_a_clear_message(
+    custom_api: client.CustomObjectsApi, namespace: str, spec: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ApiException) as excinfo:
+        _create(custom_api, namespace, detection_task(**spec))
+    assert excinfo.value.status == 422, excinfo.value.body
+    assert message in excinfo.value.body
+
+
+def test_invalid_manifest_is_rejected_by_kubectl_apply(namespace: str) -> None:
+    manifest = yaml.safe_dump(detection_task("bad", text="a", granularity="paragraph"))
+    proc = kubectl("apply", "-n", namespace, "-f", "-", stdin=manifest, check=False)
+    assert proc.returncode != 0
+    assert 'spec.granularity: Unsupported value: "paragraph"' in proc.stderr
+
+
+def test_spec_cannot_change_after_create(
+    custom_api: client.CustomObjectsApi, namespace: str
+) -> None:
+    created = _create(custom_api, namespace, detection_task(text="first version"))
+    name = created["metadata"]["name"]
+    with pytest.raises(ApiException) as excinfo:
+        custom_api.patch_namespaced_custom_object(
+            crd.GROUP,
+            crd.VERSION,
+            namespace,
+            crd.PLURAL,
+            name,
+            {"spec": {"text": "second version"}},
+        )
+    assert excinfo.value.status == 422
+    assert "spec is immutable" in excinfo.value.body
+    stored = custom_api.get_namespaced_custom_object(
+        crd.GROUP, crd.VERSION, namespace, crd.PLURAL, name
+    )
+    assert stored["spec"]["text"] == "first version"
+
+
+def test_spec_cannot_gain_a_field_after_create(
+    custom_api: client.CustomObjectsApi, namespace: str
+) -> None:
+    name = _create(custom_api, namespace, detection_task(text="t"))["metadata"]["name"]
+    with pytest.raises(ApiException) as excinfo:
+        custom_api.patch_namespaced_custom_object(
+            crd.GROUP, crd.VERSION, namespace, crd.PLURAL, name, {"spec": {"priority": 7}}
+        )
+    assert "spec is immutable" in excinfo.value.body
+
+
+def test_status_is_a_subresource(custom_api: client.CustomObjectsApi, namespace: str) -> None:
+    # Given a task, when a client writes status through the main resource, it is ignored;
+    # through /status, it is stored.
+    name = _create(custom_api, namespace, detection_task(text="t"))["metadata"]["name"]
+    custom_api.patch_namespaced_custom_object(
+        crd.GROUP, crd.VERSION, namespace, crd.PLURAL, name, {"status": {"phase": "Failed"}}
+    )
+    got = custom_api.get_namespaced_custom_object(
+        crd.GROUP, crd.VERSION, namespace, crd.PLURAL, name
+    )
+    assert "status" not in got or got["status"].get("phase") != "Failed"
+    custom_api.patch_namespaced_custom_object_status(
+        crd.GROUP, crd.VERSION, namespace, crd.PLURAL, name, {"status": {"phase": "Queued"}}
+    )
+    got = custom_api.get_namespaced_custom_object(
+        crd.GROUP, crd.VERSION, namespace, crd.PLURAL, name
+    )
+    assert got["status"]["phase"] == "Queued"
+
+
+def test_status_phase_outside_the_state_machine_is_rejected(
+    custom_api: client.CustomObjectsApi, namespace: str
+) -> None:
+    name = _create(custom_api, namespace, detection_task(text="t"))["metadata"]["name"]
+    with pytest.raises(ApiException) as excinfo:
+        custom_api.patch_namespaced_custom_object_status(
+            crd.GROUP, crd.VERSION, namespace, crd.PLURAL, name, {"status": {"phase": "Done"}}
+        )
+    assert 'status.phase: Unsupported value: "Done"' in excinfo.value.body

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: service lifecycle, kubectl, factories and tiny models."""

@@ -1,0 +1,78 @@
+"""Start and stop the real local services through the project's own hack/ scripts.
+
+Each service starts at most once per test session, on first use. A service already named by
+KUBECONFIG, AIDETECT_DATABASE_URL or AIDETECT_AMQP_URL is used as it is. When a service cannot
+start, the test fails with the script's own output: nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HACK = REPO_ROOT / "hack"
+
+
+class ServiceStartError(RuntimeError):
+    """A hack/ script could not start a service; the message holds its output."""
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    """Parse the `export NAME=value` lines that the hack/ scripts write."""
+    values: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        if line.startswith("export "):
+            name, _, value = line.removeprefix("export ").partition("=")
+            values[name] = value
+    return values
+
+
+@dataclass
+class LocalServices:
+    """The services one test session uses, started lazily and stopped at the end."""
+
+    state_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="aidetect-test-")))
+    started: list[str] = field(default_factory=list)
+
+    def _run(self, script: str, *args: str) -> None:
+        proc = subprocess.run(
+            ["bash", str(HACK / script), *args], capture_output=True, text=True, check=False
+        )
+        if proc.returncode != 0:
+            raise ServiceStartError(
+                f"hack/{script} {' '.join(args)} failed with exit code {proc.returncode}:\n"
+                f"{proc.stdout}\n{proc.stderr}"
+            )
+
+    def _ensure(self, script: str, env_name: str, env_file: str) -> str:
+        given = os.environ.get(env_name)
+        if given:
+            return given
+        self._run(script, "start", str(self.state_dir))
+        self.started.append(script)
+        value = _read_env_file(self.state_dir / env_file)[env_name]
+        os.environ[env_name] = value  # child processes (kubectl, the operator) see it too
+        return value
+
+    def kubeconfig(self) -> str:
+        """Path of a kubeconfig for a real kube-apiserver."""
+        return self._ensure("control-plane.sh", "KUBECONFIG", "control-plane.env")
+
+    def database_url(self) -> str:
+        """URL of a real Postgres database."""
+        return self._ensure("postgres.sh", "AIDETECT_DATABASE_URL", "postgres.env")
+
+    def amqp_url(self) -> str:
+        """URL of a real RabbitMQ broker."""
+        return self._ensure("rabbitmq.sh", "AIDETECT_AMQP_URL", "rabbitmq.env")
+
+    def stop(self) -> None:
+        """Stop what this session started, newest first; leave given services alone."""
+        for script in reversed(self.started):
+            subprocess.run(["bash", str(HACK / script), "stop", str(self.state_dir)], check=False)
+        self.started.clear()
+        subprocess.run(["rm", "-rf", str(self.state_dir)], check=False)
