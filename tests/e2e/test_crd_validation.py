@@ -23,7 +23,9 @@ def _rejection(exc: ApiException) -> str:
     """The API server's Status message and causes, as kubectl would print them."""
     status = json.loads(exc.body)
     causes = status.get("details", {}).get("causes", [])
-    return "\n".join([status["message"], *(f"{c.get('field')}: {c.get('message')}" for c in causes)])
+    return "\n".join(
+        [status["message"], *(f"{c.get('field')}: {c.get('message')}" for c in causes)]
+    )
 
 
 def _create(api: client.CustomObjectsApi, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
