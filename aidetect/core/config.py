@@ -4,10 +4,18 @@ Nothing else in aidetect reads the environment. Components call `get_settings()`
 override it with `get_settings.cache_clear()` and their own environment, or build `Settings(...)`.
 """
 
-from functools import lru_cache
+from __future__ import annotations
 
-from pydantic import Field
+import socket
+from functools import lru_cache
+from urllib.parse import urlparse
+
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from aidetect.core.profiles import ProfileSet, load_profiles
+
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
 class DatabaseSettings(BaseSettings):
@@ -15,10 +23,9 @@ class DatabaseSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="AIDETECT_DATABASE_")
 
-    url: str = Field(
-        default="postgresql://aidetect@127.0.0.1:5432/aidetect",
-        description="libpq connection URL.",
-    )
+    url: str = Field(default="postgresql://aidetect@127.0.0.1:5432/aidetect")
+    pool_max: int = Field(default=8, ge=1, description="Connections per process.")
+    connect_timeout_seconds: int = Field(default=5, ge=1)
 
 
 class AmqpSettings(BaseSettings):
@@ -26,18 +33,66 @@ class AmqpSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="AIDETECT_AMQP_")
 
-    url: str = Field(
-        default="amqp://guest:guest@127.0.0.1:5672/%2F",
-        description="AMQP 0-9-1 URL, as pika.URLParameters reads it.",
+    url: str = Field(default="amqp://guest:guest@127.0.0.1:5672/%2F")
+    delivery_limit: int = Field(
+        default=30,
+        ge=22,
+        description="Quorum-queue x-delivery-limit: a safety net above the largest backoffLimit "
+        "(20) + 1; tasks enforce their own backoffLimit before it.",
     )
+    heartbeat_seconds: int = Field(default=60, ge=0)
 
 
 class KubeSettings(BaseSettings):
-    """How to reach the kube-apiserver. Empty kubeconfig means in-cluster, then ~/.kube/config."""
+    """How to reach the kube-apiserver. No kubeconfig means in-cluster, then ~/.kube/config."""
 
     model_config = SettingsConfigDict(env_prefix="")
 
     kubeconfig: str | None = Field(default=None, description="Path of a kubeconfig (KUBECONFIG).")
+
+
+class OperatorSettings(BaseSettings):
+    """The kopf operator (AIDETECT_OPERATOR_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="AIDETECT_OPERATOR_")
+
+    namespaces: list[str] = Field(default=[], description="Namespaces to watch; empty = all.")
+    resync_interval_seconds: float = Field(default=10.0, gt=0)
+    stuck_after_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="Requeue a Queued/Running task with no progress for this long.",
+    )
+    items_per_message: int = Field(default=16, ge=1, le=1000)
+    liveness_port: int = Field(default=8080, ge=0, le=65535)
+
+
+class WorkerSettings(BaseSettings):
+    """The worker (AIDETECT_WORKER_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="AIDETECT_WORKER_")
+
+    name: str = Field(default_factory=socket.gethostname, description="Worker id (the pod name).")
+    node: str = Field(default="", description="The node it runs on (downward API).")
+    detectors: list[str] = Field(default=[], description="Profiles to serve; empty = the default.")
+    max_batch: int = Field(default=8, ge=1, le=1024)
+    max_wait_ms: int = Field(default=50, ge=0)
+    heartbeat_seconds: float = Field(default=10.0, gt=0)
+    retry_base_seconds: float = Field(default=2.0, ge=0, description="Backoff before a retry.")
+    retry_max_seconds: float = Field(default=60.0, ge=0)
+
+
+class ApiSettings(BaseSettings):
+    """The REST facade (AIDETECT_API_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="AIDETECT_API_")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    auth_enabled: bool = True
+    token: SecretStr = Field(default=SecretStr(""), description="The bearer token clients send.")
+    namespace: str = Field(default="default", description="Where POST /predict creates tasks.")
+    max_body_bytes: int = Field(default=2_000_000, ge=1024)
 
 
 class Settings(BaseSettings):
@@ -46,9 +101,29 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AIDETECT_", extra="ignore")
 
     dev_mode: bool = Field(default=False, description="Allow development defaults such as secrets.")
+    log_level: str = "INFO"
+    log_format: str = Field(default="json", pattern="^(json|text)$")
+    profiles_file: str | None = Field(default=None, description="YAML file of detector profiles.")
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
     amqp: AmqpSettings = Field(default_factory=AmqpSettings)
     kube: KubeSettings = Field(default_factory=KubeSettings)
+    operator: OperatorSettings = Field(default_factory=OperatorSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+
+    def profiles(self) -> ProfileSet:
+        """The detector profiles this deployment serves."""
+        return load_profiles(self.profiles_file)
+
+    def insecure_defaults(self) -> list[str]:
+        """Default or missing secrets that only dev mode may run with."""
+        problems = []
+        if self.api.auth_enabled and not self.api.token.get_secret_value():
+            problems.append("AIDETECT_API_TOKEN is empty while API auth is enabled")
+        amqp = urlparse(self.amqp.url)
+        if amqp.password == "guest" and amqp.hostname not in LOOPBACK_HOSTS:
+            problems.append("AIDETECT_AMQP_URL uses the default guest password on a remote broker")
+        return problems
 
 
 @lru_cache(maxsize=1)

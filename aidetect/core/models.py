@@ -1,0 +1,183 @@
+"""Typed messages and records that cross component boundaries: spec, queue messages, results.
+
+No dicts cross module boundaries; these models are the contract between the operator, the
+worker and the API. Field names in camelCase (aliases) match the CRD and the JSON the API serves.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+from aidetect.core.states import Phase
+
+Label = Literal["ai", "human"]
+Granularity = Literal["document", "sentence"]
+
+MAX_TEXT_CHARS = 100_000
+MAX_BATCH_ITEMS = 1000
+MAX_BATCH_CHARS = 500_000
+HIGH_PRIORITY_FROM = 5
+
+
+class CamelModel(BaseModel):
+    """A model that reads and writes camelCase, like the Kubernetes API."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+
+class KeyRef(CamelModel):
+    name: str
+    key: str
+
+
+class TextFrom(CamelModel):
+    config_map_key_ref: KeyRef | None = None
+    secret_key_ref: KeyRef | None = None
+    format: Literal["text", "lines"] = "text"
+
+
+class TaskSpec(CamelModel):
+    """A DetectionTask's spec, as the CRD validates it."""
+
+    text: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT_CHARS)
+    texts: list[str] | None = Field(default=None, min_length=1, max_length=MAX_BATCH_ITEMS)
+    text_from: TextFrom | None = None
+    detector: str | None = None
+    granularity: Granularity = "document"
+    priority: int = Field(default=0, ge=0, le=9)
+    backoff_limit: int = Field(default=3, ge=0, le=20)
+    active_deadline_seconds: int | None = Field(default=None, ge=1)
+    ttl_seconds_after_finished: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _exactly_one_input(self) -> TaskSpec:
+        given = [f for f in ("text", "texts", "text_from") if getattr(self, f) is not None]
+        if len(given) != 1:
+            raise ValueError("exactly one of text, texts or textFrom must be set")
+        return self
+
+    @property
+    def high_priority(self) -> bool:
+        return self.priority >= HIGH_PRIORITY_FROM
+
+
+class SentenceScore(CamelModel):
+    """A sentence's score, with its offsets in characters (not bytes or tokens)."""
+
+    start: int
+    end: int
+    score: float
+    label: Label | None = None
+
+
+class Score(CamelModel):
+    """What a detector says about one text."""
+
+    score: float
+    label: Label
+    probability: float | None = None
+    threshold: float
+    chunks: int = 1
+    sentences: list[SentenceScore] | None = None
+
+
+class ItemResult(CamelModel):
+    """One scored item of a task, as stored and served."""
+
+    index: int
+    score: float
+    label: Label
+    probability: float | None = None
+    threshold: float
+    model_version: str
+    chunks: int = 1
+    cached: bool = False
+    sentences: list[SentenceScore] | None = None
+
+
+class TaskResult(CamelModel):
+    """The task-level result: the item itself for one text, a summary for a batch."""
+
+    score: float
+    label: Label
+    probability: float | None = None
+    threshold: float
+    detector: str
+    model_version: str
+    cached: bool = False
+    chunks: int = 1
+    counts: dict[str, int] | None = None
+    items: list[ItemResult] | None = None
+    sentences: list[SentenceScore] | None = None
+
+
+class Progress(CamelModel):
+    total: int
+    done: int = 0
+    failed: int = 0
+
+    @property
+    def summary(self) -> str:
+        return f"{self.done}/{self.total}"
+
+
+class TaskMessage(CamelModel):
+    """The queue message for a task: ids only; the texts are in the database."""
+
+    task_id: UUID
+    items: list[int]
+
+
+EventType = Literal["started", "progress", "finished"]
+
+
+class TaskEvent(CamelModel):
+    """A worker's note to the operator that a task's database row changed."""
+
+    type: EventType
+    task_id: UUID
+    worker: str
+
+
+class Transition(CamelModel):
+    """One entry of a task's transition log."""
+
+    from_phase: Phase | None
+    to_phase: Phase
+    reason: str
+    message: str = ""
+    at: datetime
+
+
+class TaskRecord(CamelModel):
+    """A task as the database (the system of record) holds it."""
+
+    id: UUID
+    namespace: str
+    name: str
+    generation: int
+    detector: str
+    granularity: Granularity
+    priority: int
+    backoff_limit: int
+    active_deadline_seconds: int | None
+    ttl_seconds_after_finished: int | None
+    phase: Phase
+    reason: str | None
+    message: str | None
+    attempts: int
+    progress: Progress
+    result: TaskResult | None
+    worker: str | None
+    created_at: datetime
+    queued_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    version: int
+    cr_version: int
+    cr_deleted_at: datetime | None

@@ -1,0 +1,58 @@
+"""The one task state machine: phases, the allowed transitions, and `advance()`.
+
+The operator, the worker, the API and the database all move tasks through `advance()`, so a
+transition that is not in `TRANSITIONS` cannot happen anywhere.
+"""
+
+from enum import StrEnum
+from typing import Final
+
+
+class Phase(StrEnum):
+    """A task's phase, as shown in `status.phase` and stored in the database."""
+
+    PENDING = "Pending"
+    QUEUED = "Queued"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+
+
+TERMINAL: Final = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED})
+
+TRANSITIONS: Final[dict[Phase, frozenset[Phase]]] = {
+    Phase.PENDING: frozenset({Phase.QUEUED, Phase.FAILED, Phase.CANCELLED}),
+    Phase.QUEUED: frozenset({Phase.RUNNING, Phase.FAILED, Phase.CANCELLED}),
+    # Running -> Queued: a stuck task is requeued by the operator's resync.
+    Phase.RUNNING: frozenset({Phase.QUEUED, Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED}),
+    Phase.SUCCEEDED: frozenset(),
+    Phase.FAILED: frozenset(),
+    Phase.CANCELLED: frozenset(),
+}
+
+
+class InvalidTransition(ValueError):
+    """A phase change that the state machine does not allow."""
+
+    def __init__(self, current: Phase, target: Phase) -> None:
+        super().__init__(f"cannot move a task from {current} to {target}")
+        self.current = current
+        self.target = target
+
+
+def can_advance(current: Phase, target: Phase) -> bool:
+    """Whether `current -> target` is an allowed transition."""
+    return target in TRANSITIONS[current]
+
+
+def advance(current: Phase, target: Phase) -> Phase:
+    """Return `target` if the transition is allowed; raise `InvalidTransition` otherwise."""
+    if not can_advance(current, target):
+        raise InvalidTransition(current, target)
+    return target
+
+
+def sources_of(target: Phase) -> frozenset[Phase]:
+    """The phases from which `target` can be reached (used to guard SQL updates)."""
+    return frozenset(p for p, targets in TRANSITIONS.items() if target in targets)

@@ -1,0 +1,107 @@
+"""The DetectionTask status as a typed model, built from the database row.
+
+`TaskStatus.to_dict()` is the only writer of CR status: the operator never hand-assembles a
+status dict. Conditions are derived from the transition log, so their lastTransitionTime is the
+time the database recorded the change.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aidetect.core import conditions as c
+from aidetect.core.models import CamelModel, TaskRecord, TaskResult, Transition
+from aidetect.core.states import Phase
+
+
+class Condition(CamelModel):
+    type: str
+    status: str
+    reason: str
+    message: str
+    last_transition_time: datetime
+    observed_generation: int
+
+
+class TaskStatus(CamelModel):
+    phase: Phase
+    observed_generation: int
+    detector: str
+    attempts: int
+    progress: dict[str, Any]
+    conditions: list[Condition]
+    message: str | None = None
+    worker: str | None = None
+    start_time: datetime | None = None
+    completion_time: datetime | None = None
+    result: TaskResult | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON for a merge patch of `status` (times as RFC 3339 UTC, seconds)."""
+        data: dict[str, Any] = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        for key, value in (
+            ("startTime", self.start_time),
+            ("completionTime", self.completion_time),
+        ):
+            if value is not None:
+                data[key] = _rfc3339(value)
+        for cond, model in zip(data["conditions"], self.conditions, strict=True):
+            cond["lastTransitionTime"] = _rfc3339(model.last_transition_time)
+        return data
+
+
+def _rfc3339(value: datetime | None) -> str | None:
+    """Kubernetes' metav1.Time format; the database gives timezone-aware datetimes."""
+    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def conditions_from(transitions: list[Transition], generation: int) -> list[Condition]:
+    """Replay the transition log: entering a phase makes its condition True, leaving it False."""
+    current: dict[str, Condition] = {}
+    for t in transitions:
+        for type_, cond in list(current.items()):
+            if cond.status == "True" and type_ != c.CONDITION_OF_PHASE.get(t.to_phase):
+                reason = {
+                    Phase.RUNNING: c.REASON_STARTED,
+                    Phase.SUCCEEDED: c.REASON_FINISHED,
+                    Phase.FAILED: c.REASON_FINISHED,
+                    Phase.CANCELLED: c.REASON_CANCELLED,
+                }.get(t.to_phase, t.reason)
+                current[type_] = cond.model_copy(
+                    update={
+                        "status": "False",
+                        "reason": reason,
+                        "message": t.message or t.reason,
+                        "last_transition_time": t.at,
+                    }
+                )
+        entered = c.CONDITION_OF_PHASE.get(t.to_phase)
+        if entered is not None:
+            current[entered] = Condition(
+                type=entered,
+                status="True",
+                reason=t.reason,
+                message=t.message or t.reason,
+                last_transition_time=t.at,
+                observed_generation=generation,
+            )
+    order = [c.QUEUED, c.RUNNING, c.SUCCEEDED, c.FAILED]
+    return [current[t] for t in order if t in current]
+
+
+def build_status(record: TaskRecord, transitions: list[Transition], generation: int) -> TaskStatus:
+    """The status the CR should show for this database row."""
+    return TaskStatus(
+        phase=record.phase,
+        observed_generation=generation,
+        detector=record.detector,
+        attempts=record.attempts,
+        progress={**record.progress.model_dump(), "summary": record.progress.summary},
+        conditions=conditions_from(transitions, generation),
+        message=record.message or None,
+        worker=record.worker,
+        start_time=record.started_at,
+        completion_time=record.finished_at,
+        result=record.result,
+    )
