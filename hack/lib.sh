@@ -35,3 +35,6 @@ wait_for() {
 AIDETECT_VENV=${AIDETECT_VENV:-$AIDETECT_CACHE/venv}
 [ -d "$AIDETECT_VENV/bin" ] && PATH=$AIDETECT_VENV/bin:$PATH
 export PATH
+# The virtualenv is shared by every checkout on the machine, so the checkout that runs a command
+# must come first on the import path, whatever the editable install last pointed at.
+export PYTHONPATH=$REPO_ROOT${PYTHONPATH:+:$PYTHONPATH}

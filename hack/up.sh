@@ -20,7 +20,7 @@ if [ -n "${AIDETECT_AMQP_URL:-}" ]; then log "using AIDETECT_AMQP_URL"
 else bash "$HACK_DIR/rabbitmq.sh" start "$state"; fi
 
 cat "$state/control-plane.env" "$state/postgres.env" "$state/rabbitmq.env" > "$state/env.sh"
-echo "export PATH=$AIDETECT_VENV/bin:\$PATH" >> "$state/env.sh"
+echo "export PATH=$AIDETECT_VENV/bin:\$PATH PYTHONPATH=$REPO_ROOT" >> "$state/env.sh"
 . "$state/env.sh"
 
 bash "$HACK_DIR/install-crds.sh"

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+
+# No model hub is reachable from tests: fail fast instead of waiting on network timeouts. This
+# must happen before anything imports huggingface_hub, which reads it once at import.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+from collections.abc import Iterator  # noqa: E402
 from pathlib import Path
 
-import pytest
+import pytest  # noqa: E402
 
 from tests.utils.services import REPO_ROOT, LocalServices
 

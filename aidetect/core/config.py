@@ -78,6 +78,9 @@ class WorkerSettings(BaseSettings):
     max_batch: int = Field(default=8, ge=1, le=1024)
     max_wait_ms: int = Field(default=50, ge=0)
     heartbeat_seconds: float = Field(default=10.0, gt=0)
+    demo_model_dir: str = Field(
+        default="~/.cache/aidetect/demo-models", description="Where fallback demo models are built."
+    )
     retry_base_seconds: float = Field(default=2.0, ge=0, description="Backoff before a retry.")
     retry_max_seconds: float = Field(default=60.0, ge=0)
 
@@ -92,7 +95,9 @@ class ApiSettings(BaseSettings):
     auth_enabled: bool = True
     token: SecretStr = Field(default=SecretStr(""), description="The bearer token clients send.")
     namespace: str = Field(default="default", description="Where POST /predict creates tasks.")
-    max_body_bytes: int = Field(default=2_000_000, ge=1024)
+    max_body_bytes: int = Field(
+        default=6_500_000, ge=1024, description="Fits the largest legal batch, JSON-escaped."
+    )
 
 
 class Settings(BaseSettings):

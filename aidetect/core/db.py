@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,8 +23,15 @@ import psycopg2
 import psycopg2.extras
 import psycopg2.pool
 
-from aidetect.core.errors import DatabaseUnavailable, TaskNotFound
-from aidetect.core.models import ItemResult, Progress, TaskRecord, TaskSpec, Transition
+from aidetect.core.errors import DatabaseUnavailable, InvalidInput, TaskNotFound
+from aidetect.core.models import (
+    ItemResult,
+    Progress,
+    TaskRecord,
+    TaskSpec,
+    Transition,
+    WorkerHeartbeat,
+)
 from aidetect.core.results import summarize
 from aidetect.core.states import TERMINAL, Phase, can_advance
 
@@ -92,6 +100,8 @@ class Database:
     """A pool of connections and the task operations the components need."""
 
     def __init__(self, url: str, *, pool_max: int = 8, connect_timeout: int = 5) -> None:
+        # The pool raises when it is empty; the semaphore makes callers wait for a connection.
+        self._available = threading.BoundedSemaphore(pool_max)
         try:
             self._pool = psycopg2.pool.ThreadedConnectionPool(
                 1, pool_max, url, connect_timeout=connect_timeout
@@ -105,9 +115,12 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Any]:
         """A cursor in one transaction: committed on success, rolled back on error."""
+        if not self._available.acquire(timeout=30):
+            raise DatabaseUnavailable("no database connection free for 30s")
         try:
             conn = self._pool.getconn()
         except psycopg2.Error as e:
+            self._available.release()
             raise DatabaseUnavailable(f"no database connection: {e}") from e
         broken = False
         try:
@@ -123,6 +136,7 @@ class Database:
             raise
         finally:
             self._pool.putconn(conn, close=broken or bool(conn.closed))
+            self._available.release()
 
     def ping(self) -> None:
         with self.transaction() as cur:
@@ -270,6 +284,13 @@ class Database:
         self._log(cur, task_id, current, target, reason, message)
         return True
 
+    def _finish(self, cur: Any, task_id: UUID) -> bool:
+        """Succeed a task whose last item was written, stepping through the phases it skipped
+        (a task requeued by the resync can be Queued while its last result arrives)."""
+        for step, reason in ((Phase.RUNNING, "Scoring"), (Phase.SUCCEEDED, "Completed")):
+            moved = self._transition(cur, task_id, step, reason, "")
+        return moved
+
     @staticmethod
     def _log(cur: Any, task_id: UUID, src: Phase | None, dst: Phase, reason: str, msg: str) -> None:
         cur.execute(
@@ -324,31 +345,37 @@ class Database:
                 raise TaskNotFound(f"no task {task_id}")
             if Phase(task["phase"]) in TERMINAL:
                 return WriteOutcome(0, False, skipped_phase=Phase(task["phase"]))
-            written = psycopg2.extras.execute_values(
-                cur,
-                """UPDATE task_items AS t SET score = v.score, label = v.label,
+            written = (
+                psycopg2.extras.execute_values(
+                    cur,
+                    """UPDATE task_items AS t SET score = v.score, label = v.label,
                        probability = v.probability, threshold = v.threshold,
-                       model_version = v.model_version, detail = v.detail::jsonb, worker = %s,
-                       scored_at = now()
-                   FROM (VALUES %s) AS v (idx, score, label, probability, threshold,
-                                          model_version, detail)
-                   WHERE t.task_id = %s AND t.idx = v.idx AND t.scored_at IS NULL
+                       model_version = v.model_version, detail = v.detail::jsonb,
+                       worker = v.worker, scored_at = now()
+                   FROM (VALUES %s) AS v (task_id, idx, score, label, probability, threshold,
+                                          model_version, detail, worker)
+                   WHERE t.task_id = v.task_id AND t.idx = v.idx AND t.scored_at IS NULL
                    RETURNING t.idx""",
-                [
-                    (
-                        r.index,
-                        r.score,
-                        r.label,
-                        r.probability,
-                        r.threshold,
-                        r.model_version,
-                        psycopg2.extras.Json(_detail(r)),
-                    )
-                    for r in results
-                ],
-                template="(%s, %s::double precision, %s, %s::double precision, "
-                "%s::double precision, %s, %s)",
-                fetch=True,
+                    [
+                        (
+                            task_id,
+                            r.index,
+                            r.score,
+                            r.label,
+                            r.probability,
+                            r.threshold,
+                            r.model_version,
+                            psycopg2.extras.Json(_detail(r)),
+                            worker,
+                        )
+                        for r in results
+                    ],
+                    template="(%s::uuid, %s, %s::double precision, %s, %s::double precision, "
+                    "%s::double precision, %s, %s, %s)",
+                    fetch=True,
+                )
+                if results
+                else []
             )
             new = len(written)
             cur.execute(
@@ -370,8 +397,7 @@ class Database:
                 "UPDATE tasks SET result = %s WHERE id = %s",
                 (psycopg2.extras.Json(summary.model_dump(mode="json", exclude_none=True)), task_id),
             )
-            finished = self._transition(cur, task_id, Phase.SUCCEEDED, "Completed", "")
-            return WriteOutcome(new, finished)
+            return WriteOutcome(new, self._finish(cur, task_id))
 
     # --- operator bookkeeping ----------------------------------------------------------------
 
@@ -399,6 +425,15 @@ class Database:
                 "UPDATE tasks SET cr_deleted_at = coalesce(cr_deleted_at, now()) WHERE id = %s",
                 (task_id,),
             )
+
+    def live_rows(self, *, recorded_before: datetime) -> list[UUID]:
+        """Ids of tasks whose CR should still exist, recorded before the given time."""
+        with self.transaction() as cur:
+            cur.execute(
+                "SELECT id FROM tasks WHERE cr_deleted_at IS NULL AND recorded_at < %s",
+                (recorded_before,),
+            )
+            return [r["id"] for r in cur.fetchall()]
 
     def past_deadline(self) -> list[TaskRecord]:
         """Unfinished tasks whose activeDeadlineSeconds, counted from creation, has passed."""
@@ -473,10 +508,10 @@ class Database:
                 ),
             )
 
-    def workers(self) -> list[dict[str, Any]]:
+    def workers(self) -> list[WorkerHeartbeat]:
         with self.transaction() as cur:
             cur.execute("SELECT * FROM worker_heartbeats ORDER BY worker")
-            return [dict(r) for r in cur.fetchall()]
+            return [WorkerHeartbeat(**r) for r in cur.fetchall()]
 
     def phase_counts(self) -> dict[str, int]:
         with self.transaction() as cur:
@@ -512,4 +547,6 @@ def _decode_cursor(cursor: str) -> tuple[datetime, UUID]:
         created, task_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
         return datetime.fromisoformat(created), UUID(task_id)
     except (ValueError, UnicodeDecodeError) as e:
-        raise ValueError("invalid cursor") from e
+        raise InvalidInput(
+            "invalid cursor: pass the nextCursor of a previous page unchanged"
+        ) from e

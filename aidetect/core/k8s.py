@@ -20,6 +20,7 @@ from aidetect.core.models import TaskSpec, TextFrom
 from aidetect.core.status import TaskStatus
 
 FINALIZER = "aidetect.io/cancel-on-delete"
+TIMEOUT = (5, 30)  # (connect, read) seconds: a hung apiserver must not hold a thread forever
 LABEL_SOURCE = "aidetect.io/source"
 
 
@@ -69,7 +70,13 @@ def task_manifest(spec: TaskSpec, *, generate_name: str, source: str) -> dict[st
 def create_task(api: client.ApiClient, namespace: str, manifest: dict[str, Any]) -> TaskRef:
     try:
         created = client.CustomObjectsApi(api).create_namespaced_custom_object(
-            crd.GROUP, crd.VERSION, namespace, crd.PLURAL, manifest, field_validation="Strict"
+            crd.GROUP,
+            crd.VERSION,
+            namespace,
+            crd.PLURAL,
+            manifest,
+            field_validation="Strict",
+            _request_timeout=TIMEOUT,
         )
     except ApiException as e:
         raise _wrap(e, "create DetectionTask") from e
@@ -95,7 +102,7 @@ def delete_task(api: client.ApiClient, namespace: str, name: str, uid: str | Non
     body = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid) if uid else None)
     try:
         client.CustomObjectsApi(api).delete_namespaced_custom_object(
-            crd.GROUP, crd.VERSION, namespace, crd.PLURAL, name, body=body
+            crd.GROUP, crd.VERSION, namespace, crd.PLURAL, name, body=body, _request_timeout=TIMEOUT
         )
     except ApiException as e:
         if e.status in (404, 409):  # gone, or a new CR with the same name (another uid)

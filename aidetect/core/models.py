@@ -154,6 +154,21 @@ class Transition(CamelModel):
     at: datetime
 
 
+class WorkerHeartbeat(CamelModel):
+    """A worker's last heartbeat, as `/stats` shows it."""
+
+    worker: str
+    node: str
+    detectors: list[str]
+    model_version: str
+    device: str
+    started_at: datetime
+    last_seen: datetime
+    last_batch_seconds: float | None = None
+    last_batch_size: int | None = None
+    queue_depth: int | None = None
+
+
 class TaskRecord(CamelModel):
     """A task as the database (the system of record) holds it."""
 

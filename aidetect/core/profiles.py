@@ -12,6 +12,7 @@ from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
 
 from aidetect.core.errors import UnknownDetector
 
@@ -20,9 +21,14 @@ PROFILE_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
 
 class DetectorProfile(BaseModel):
-    """One detector configuration: the kind, the model(s), and the decision threshold."""
+    """One detector configuration: the kind, the model(s), and the decision threshold.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Keys may be written camelCase (as Helm values are) or snake_case.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
+    )
 
     name: str = Field(pattern=PROFILE_NAME_PATTERN, max_length=63)
     kind: DetectorKind

@@ -13,6 +13,7 @@ cross-thread call is `add_callback_threadsafe`. pika errors become `QueueUnavail
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -222,3 +223,46 @@ class Broker:
 def decode(model: type[TaskMessage] | type[TaskEvent], body: bytes) -> Any:
     """Parse a message body; raises pydantic.ValidationError on garbage."""
     return model.model_validate_json(body)
+
+
+class SharedPublisher:
+    """A publisher that many threads may use: one Broker behind a lock, reconnected on failure.
+
+    pika connections are not thread-safe, so every publish takes the lock. A publish that fails
+    on a dead connection is retried once on a fresh one; a second failure is raised.
+    """
+
+    def __init__(self, url: str, *, profiles: Iterable[str], delivery_limit: int) -> None:
+        self._url = url
+        self._profiles = list(profiles)
+        self._delivery_limit = delivery_limit
+        self._lock = threading.Lock()
+        self._broker: Broker | None = None
+
+    def _connected(self) -> Broker:
+        if self._broker is None or not self._broker.is_open:
+            self._broker = Broker(self._url, delivery_limit=self._delivery_limit)
+            self._broker.declare_topology(self._profiles)
+        return self._broker
+
+    def _with_retry(self, action: Callable[[Broker], None]) -> None:
+        with self._lock:
+            try:
+                action(self._connected())
+            except QueueUnavailable:
+                if self._broker is not None:
+                    self._broker.close()
+                self._broker = None
+                action(self._connected())
+
+    def publish_task(self, profile: str, message: TaskMessage, *, high: bool) -> None:
+        self._with_retry(lambda b: b.publish_task(profile, message, high=high))
+
+    def publish_event(self, event: TaskEvent) -> None:
+        self._with_retry(lambda b: b.publish_event(event))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._broker is not None:
+                self._broker.close()
+                self._broker = None

@@ -5,11 +5,16 @@ from __future__ import annotations
 import subprocess
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import yaml
 from kubernetes import client, config
 
+from aidetect.core.db import Database, upgrade_schema
+from tests.utils.processes import ManagedProcess
 from tests.utils.services import HACK, LocalServices
+from tests.utils.tiny_models import tiny_classifier
 
 
 @pytest.fixture(scope="session")
@@ -58,3 +63,101 @@ def database_url(services: LocalServices) -> str:
 @pytest.fixture(scope="session")
 def amqp_url(services: LocalServices) -> str:
     return services.amqp_url()
+
+
+# --- the running system: operator, worker and API as real processes --------------------------
+
+SYSTEM_SETTINGS = {
+    "AIDETECT_LOG_FORMAT": "text",
+    "AIDETECT_LOG_LEVEL": "INFO",
+    "AIDETECT_OPERATOR_LIVENESS_PORT": "0",
+    "AIDETECT_OPERATOR_RESYNC_INTERVAL_SECONDS": "1",
+    "AIDETECT_OPERATOR_STUCK_AFTER_SECONDS": "60",
+    "AIDETECT_OPERATOR_ITEMS_PER_MESSAGE": "4",
+    "AIDETECT_WORKER_MAX_BATCH": "8",
+    "AIDETECT_WORKER_MAX_WAIT_MS": "20",
+    "AIDETECT_WORKER_HEARTBEAT_SECONDS": "2",
+    "AIDETECT_WORKER_RETRY_BASE_SECONDS": "0.2",
+    "AIDETECT_WORKER_RETRY_MAX_SECONDS": "1",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny untrained classifier saved with save_pretrained, loaded by the real code path."""
+    return tiny_classifier(tmp_path_factory.mktemp("models") / "tiny-classifier")
+
+
+@pytest.fixture(scope="session")
+def profiles_file(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Path:
+    profiles = {
+        "default": "tiny",
+        "profiles": {
+            name: {
+                "kind": "hf-classifier",
+                "model": str(tiny_model),
+                "aiLabel": "Fake",
+                "threshold": 0.5,
+            }
+            for name in ("tiny", "poison", "slow")
+        },
+    }
+    path = tmp_path_factory.mktemp("config") / "profiles.yaml"
+    path.write_text(yaml.safe_dump(profiles))
+    return path
+
+
+@pytest.fixture(scope="session")
+def system_env(
+    kubeconfig: str, database_url: str, amqp_url: str, profiles_file: Path
+) -> dict[str, str]:
+    """The environment every aidetect process of the test session runs with."""
+    upgrade_schema(database_url)
+    return {
+        **SYSTEM_SETTINGS,
+        "KUBECONFIG": kubeconfig,
+        "AIDETECT_DATABASE_URL": database_url,
+        "AIDETECT_AMQP_URL": amqp_url,
+        "AIDETECT_PROFILES_FILE": str(profiles_file),
+    }
+
+
+@pytest.fixture(scope="session")
+def logs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("logs")
+
+
+@pytest.fixture(scope="session")
+def operator(system_env: dict[str, str], logs_dir: Path) -> Iterator[ManagedProcess]:
+    proc = ManagedProcess(
+        "operator", ["-m", "aidetect.cli", "operator"], system_env, logs_dir
+    ).start()
+    proc.wait_for_log("Activity 'startup' succeeded")
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def worker(
+    system_env: dict[str, str], logs_dir: Path, operator: ManagedProcess
+) -> Iterator[ManagedProcess]:
+    proc = ManagedProcess(
+        "worker",
+        ["-m", "aidetect.cli", "worker", "--detector", "tiny"],
+        {**system_env, "AIDETECT_WORKER_NAME": "worker-main"},
+        logs_dir,
+    ).start()
+    assert operator.running, "the worker is started after the operator, which must be up"
+    proc.wait_for_log("serving ['tiny']")
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def db(database_url: str) -> Iterator[Database]:
+    upgrade_schema(database_url)
+    database = Database(database_url, pool_max=4)
+    yield database
+    database.close()

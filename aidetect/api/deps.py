@@ -1,0 +1,119 @@
+"""The route dependencies, as `Annotated` aliases: SettingsDep, DbDep, KubeDep, TokenDep.
+
+Long-lived clients live on `app.state`, made in the app's lifespan (see `main.py`). The database
+is connected lazily, on first use and again after a failed attempt, so the API starts, and
+/healthz answers, while Postgres is down. Tests swap any of these with `app.dependency_overrides`.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from kubernetes import client
+
+from aidetect.api import readiness
+from aidetect.api.auth import check_bearer
+from aidetect.core.config import DatabaseSettings, Settings
+from aidetect.core.db import Database
+
+
+class LazyDatabase:
+    """A `Database` made on first use; a failed connect is retried on the next use."""
+
+    def __init__(self, settings: DatabaseSettings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._db: Database | None = None
+
+    def get(self) -> Database:
+        """The database; raises DatabaseUnavailable (a 503) when it cannot connect."""
+        with self._lock:
+            if self._db is None:
+                self._db = Database(
+                    self._settings.url,
+                    pool_max=self._settings.pool_max,
+                    connect_timeout=self._settings.connect_timeout_seconds,
+                )
+            return self._db
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+
+def _started(request: Request, name: str) -> object:
+    value = getattr(request.app.state, name, None)
+    if value is None:
+        raise RuntimeError(f"app.state.{name} is not set: was the app's lifespan started?")
+    return value
+
+
+def get_settings(request: Request) -> Settings:
+    settings = _started(request, "settings")
+    assert isinstance(settings, Settings)
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_database(request: Request) -> LazyDatabase:
+    database = _started(request, "database")
+    assert isinstance(database, LazyDatabase)
+    return database
+
+
+LazyDbDep = Annotated[LazyDatabase, Depends(get_database)]
+
+
+def get_db(database: LazyDbDep) -> Database:
+    return database.get()
+
+
+DbDep = Annotated[Database, Depends(get_db)]
+
+
+def get_kube(request: Request) -> client.ApiClient:
+    return _started(request, "kube")
+
+
+KubeDep = Annotated[client.ApiClient, Depends(get_kube)]
+
+bearer = HTTPBearer(auto_error=False, description="The API token (AIDETECT_API_TOKEN).")
+
+
+def require_token(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> str | None:
+    """The caller's bearer token, checked; None when auth is off. A 401 otherwise."""
+    token = credentials.credentials if credentials else None
+    check_bearer(settings, token)
+    return token
+
+
+# Routers guard whole groups with `dependencies=[Depends(require_token)]`; a route that needs
+# the token's value takes `TokenDep`.
+TokenDep = Annotated[str | None, Depends(require_token)]
+
+
+def get_amqp_probe(settings: SettingsDep) -> readiness.Probe:
+    """Opens and closes a broker connection (a seam, since the broker has no fake)."""
+    return readiness.amqp_probe(settings.amqp.url)
+
+
+AmqpProbeDep = Annotated[readiness.Probe, Depends(get_amqp_probe)]
+
+
+def get_readiness(request: Request) -> readiness.ReadinessChecker:
+    checker = _started(request, "readiness")
+    assert isinstance(checker, readiness.ReadinessChecker)
+    return checker
+
+
+ReadinessDep = Annotated[readiness.ReadinessChecker, Depends(get_readiness)]

@@ -1,0 +1,84 @@
+"""Build the FastAPI app (`create_app`) and serve it with uvicorn (`run`, for `aidetect api`).
+
+The app refuses default secrets outside dev mode before it serves anything. Its long-lived
+clients (the kube ApiClient and the lazily connected database) are made in the lifespan and
+closed at shutdown; the routes reach them through `deps.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import FastAPI
+
+from aidetect import __version__
+from aidetect.api.auth import refuse_insecure_defaults
+from aidetect.api.deps import LazyDatabase
+from aidetect.api.errors import register_error_handlers
+from aidetect.api.limits import BodySizeLimit
+from aidetect.api.metrics import CountRequests, RequestCounter
+from aidetect.api.readiness import ReadinessChecker
+from aidetect.api.routes import health, stats, tasks
+from aidetect.core import k8s
+from aidetect.core.config import Settings, get_settings
+from aidetect.core.logs import configure_logging
+
+DESCRIPTION = """Submit texts for AI-generated-text detection and read the results.
+
+`POST /predict` creates a `DetectionTask` custom resource, exactly as `kubectl apply` would;
+`GET /status/{taskId}` reads the task from the database. Send `Authorization: Bearer <token>`.
+Every error has the shape `{"error": {"code", "message", "details"}}`.
+"""
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    app.state.kube = k8s.api_client(settings.kube.kubeconfig)
+    app.state.database = LazyDatabase(settings.db)  # connects on first use, not here
+    app.state.readiness = ReadinessChecker()
+    try:
+        yield
+    finally:
+        app.state.database.close()
+        app.state.kube.close()
+        app.state.readiness.close()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API app for `settings` (default: the process settings)."""
+    settings = settings or get_settings()
+    refuse_insecure_defaults(settings)
+    app = FastAPI(
+        title="aidetect",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.requests = RequestCounter()
+    register_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
+    # Added last, so outermost: it also counts what BodySizeLimit answers itself.
+    app.add_middleware(CountRequests, counter=app.state.requests)
+    app.include_router(tasks.router)
+    app.include_router(stats.router)
+    app.include_router(health.router)
+    return app
+
+
+def run(settings: Settings | None = None) -> None:
+    """Serve the API on settings.api.host:port until SIGTERM."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=settings.api.host,
+        port=settings.api.port,
+        log_config=None,  # keep configure_logging's handler
+        log_level=settings.log_level.lower(),
+        server_header=False,
+    )

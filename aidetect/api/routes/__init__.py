@@ -1,0 +1,1 @@
+"""One router per resource: tasks, health (probes) and stats (stats and metrics)."""

@@ -1,0 +1,133 @@
+"""Admit a DetectionTask: record it in Postgres, publish it, mark it Queued. Every step is
+idempotent, so a crash between steps (or kopf retrying the handler) only repeats work.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import ValidationError
+
+from aidetect.core import conditions, k8s
+from aidetect.core.errors import InvalidInput, PermanentError, UnknownDetector
+from aidetect.core.logs import task_log
+from aidetect.core.models import TaskMessage, TaskSpec
+from aidetect.core.states import TERMINAL, Phase
+from aidetect.operator.deps import OperatorDeps
+from aidetect.operator.sync import announce_end, sync_task
+
+log = logging.getLogger("aidetect.operator.admission")
+
+
+def parse_spec(spec: dict[str, Any]) -> TaskSpec:
+    """The spec as a model; the CRD already validated it, so a failure here is permanent."""
+    try:
+        return TaskSpec.model_validate(spec)
+    except ValidationError as e:
+        raise PermanentError(f"invalid spec: {e}") from e
+
+
+def chunks(indices: Sequence[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(indices), size):
+        yield list(indices[start : start + size])
+
+
+def texts_of(deps: OperatorDeps, namespace: str, spec: TaskSpec) -> list[str]:
+    if spec.text is not None:
+        return [spec.text]
+    if spec.texts is not None:
+        return list(spec.texts)
+    assert spec.text_from is not None
+    return k8s.read_text_source(deps.kube, namespace, spec.text_from)
+
+
+def record_task(
+    deps: OperatorDeps,
+    *,
+    uid: UUID,
+    namespace: str,
+    name: str,
+    generation: int,
+    created_at: datetime,
+    spec: TaskSpec,
+) -> None:
+    """Insert the row (ON CONFLICT DO NOTHING). Bad input is recorded too, then Failed."""
+    failure: tuple[str, str] | None = None
+    detector = spec.detector or deps.profiles.default
+    texts: list[str] = []
+    try:
+        detector = deps.profiles.resolve(spec.detector).name
+        texts = texts_of(deps, namespace, spec)
+    except UnknownDetector as e:
+        failure = (conditions.REASON_UNKNOWN_DETECTOR, str(e))
+    except InvalidInput as e:
+        failure = (conditions.REASON_INVALID_INPUT, str(e))
+    deps.db.insert_task(
+        task_id=uid,
+        namespace=namespace,
+        name=name,
+        spec=spec,
+        detector=detector,
+        texts=texts,
+        created_at=created_at,
+        generation=generation,
+    )
+    if failure is not None:
+        if deps.db.transition(uid, Phase.FAILED, *failure):
+            task_log(log, uid).warning("rejected: %s", failure[1])
+
+
+def publish(
+    deps: OperatorDeps, task_id: UUID, indices: Sequence[int], *, requeue: bool = False
+) -> None:
+    """Publish the task's items (confirmed, persistent) and move it to Queued."""
+    record = deps.db.get_task(task_id)
+    profile = deps.profiles.resolve(record.detector)
+    high = record.priority >= 5
+    for part in chunks(indices, deps.settings.operator.items_per_message):
+        deps.publisher.publish_task(
+            profile.name, TaskMessage(task_id=task_id, items=part), high=high
+        )
+    reason = conditions.REASON_REQUEUED if requeue else conditions.REASON_PUBLISHED
+    message = f"{len(indices)} item(s) published to {profile.name} ({'high' if high else 'normal'})"
+    if deps.db.transition(task_id, Phase.QUEUED, reason, message) or requeue:
+        deps.db.touch(task_id)
+        task_log(log, task_id).info("queued: %s", message)
+
+
+def admit(
+    deps: OperatorDeps,
+    *,
+    uid: str,
+    namespace: str,
+    name: str,
+    generation: int,
+    created_at: datetime,
+    spec: dict[str, Any],
+) -> Phase:
+    """Record, publish and mark Queued, as far as the task has not got yet; return its phase."""
+    task_id = UUID(uid)
+    record = deps.db.find_task(task_id)
+    was_open = record is None or record.phase not in TERMINAL
+    if record is None:
+        parsed = parse_spec(spec)
+        record_task(
+            deps,
+            uid=task_id,
+            namespace=namespace,
+            name=name,
+            generation=generation,
+            created_at=created_at,
+            spec=parsed,
+        )
+        record = deps.db.get_task(task_id)
+    if record.phase == Phase.PENDING:
+        publish(deps, task_id, range(record.progress.total))
+    synced = sync_task(deps, task_id)
+    if synced is not None and synced.phase in TERMINAL and was_open:
+        announce_end(deps, synced)
+    return synced.phase if synced is not None else record.phase

@@ -1,0 +1,49 @@
+"""The operator's long-lived clients, opened once at startup, shared by handlers and loops."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kubernetes import client
+
+from aidetect.core import k8s
+from aidetect.core.config import Settings
+from aidetect.core.db import Database, upgrade_schema
+from aidetect.core.profiles import ProfileSet
+from aidetect.core.queue import SharedPublisher
+
+
+@dataclass
+class OperatorDeps:
+    settings: Settings
+    db: Database
+    kube: client.ApiClient
+    profiles: ProfileSet
+    publisher: SharedPublisher
+
+    @classmethod
+    def open(cls, settings: Settings) -> OperatorDeps:
+        """Migrate the schema; connect to Postgres, RabbitMQ (declaring the topology), the API."""
+        upgrade_schema(settings.db.url)
+        profiles = settings.profiles()
+        publisher = SharedPublisher(
+            settings.amqp.url,
+            profiles=profiles.profiles,
+            delivery_limit=settings.amqp.delivery_limit,
+        )
+        return cls(
+            settings=settings,
+            db=Database(
+                settings.db.url,
+                pool_max=settings.db.pool_max,
+                connect_timeout=settings.db.connect_timeout_seconds,
+            ),
+            kube=k8s.api_client(settings.kube.kubeconfig),
+            profiles=profiles,
+            publisher=publisher,
+        )
+
+    def close(self) -> None:
+        self.publisher.close()
+        self.db.close()
+        self.kube.close()

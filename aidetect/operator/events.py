@@ -1,0 +1,99 @@
+"""Consume the workers' events and the dead letters, and bring the CRs up to date.
+
+An event only says "task X changed": the database row says how. Events are acked after the CR
+is patched, so an operator that dies mid-way re-reads them. A dead letter is a task message
+that exceeded the queue's delivery limit (e.g. a worker crash-looping on it): the task fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from uuid import UUID
+
+from pydantic import ValidationError
+
+from aidetect.core import conditions
+from aidetect.core.errors import TransientError
+from aidetect.core.logs import task_log
+from aidetect.core.models import TaskEvent, TaskMessage
+from aidetect.core.queue import DEAD_QUEUE, EVENTS_QUEUE, Broker, Delivery
+from aidetect.core.states import TERMINAL, Phase
+from aidetect.operator.deps import OperatorDeps
+from aidetect.operator.sync import announce_end, sync_task
+
+log = logging.getLogger("aidetect.operator.events")
+
+
+def handle_dead_letter(deps: OperatorDeps, message: TaskMessage) -> None:
+    reason = (
+        "the task's message exceeded the queue's delivery limit (workers kept failing or dying)"
+    )
+    if deps.db.transition(
+        message.task_id, Phase.FAILED, conditions.REASON_DELIVERY_LIMIT_EXCEEDED, reason
+    ):
+        task_log(log, message.task_id).warning("failed: %s", reason)
+
+
+class EventsConsumer(threading.Thread):
+    """A thread with its own RabbitMQ connection; reconnects until stopped."""
+
+    def __init__(self, deps: OperatorDeps) -> None:
+        super().__init__(name="aidetect-events", daemon=True)
+        self.deps = deps
+        self.stopping = threading.Event()
+        self._pending: list[Delivery] = []
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self._consume()
+            except TransientError as e:
+                log.warning("events consumer: %s; reconnecting in 2s", e)
+                self.stopping.wait(2.0)
+
+    def _consume(self) -> None:
+        broker = Broker(
+            self.deps.settings.amqp.url, delivery_limit=self.deps.settings.amqp.delivery_limit
+        )
+        try:
+            broker.declare_topology(self.deps.profiles.profiles)
+            broker.consume(EVENTS_QUEUE, self._pending.append, prefetch=200)
+            broker.consume(DEAD_QUEUE, self._pending.append, prefetch=50)
+            while not self.stopping.is_set():
+                broker.process_events(0.2)
+                if self._pending:
+                    self._drain(broker)
+        finally:
+            self._pending.clear()  # unacked: the broker redelivers them to the next connection
+            broker.close()
+
+    def _drain(self, broker: Broker) -> None:
+        """Handle what arrived: dead letters first, then one sync per task however many events."""
+        batch, self._pending = self._pending, []
+        changed: dict[UUID, bool] = {}
+        for d in batch:
+            try:
+                if d.queue == DEAD_QUEUE:
+                    message = TaskMessage.model_validate_json(d.body)
+                    handle_dead_letter(self.deps, message)
+                    changed[message.task_id] = True
+                else:
+                    event = TaskEvent.model_validate_json(d.body)
+                    changed[event.task_id] = (
+                        changed.get(event.task_id, False) or event.type == "finished"
+                    )
+            except ValidationError:
+                log.error("dropping an unreadable message from %s: %r", d.queue, d.body[:200])
+        for task_id, ended in changed.items():
+            before = time.monotonic()
+            record = sync_task(self.deps, task_id)
+            if ended and record is not None and record.phase in TERMINAL:
+                announce_end(self.deps, record)
+            task_log(log, task_id).debug("synced in %.3fs", time.monotonic() - before)
+        for d in batch:
+            broker.ack(d)

@@ -1,0 +1,62 @@
+"""Bring a CR's status up to date with its database row (the system of record).
+
+Used by the events consumer, the resync loop and the handlers alike: the database row says
+what the status must be, and `TaskStatus.to_dict()` writes it. A row already shown is skipped,
+so duplicate events cost nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from uuid import UUID
+
+from aidetect.core import k8s
+from aidetect.core.logs import task_log
+from aidetect.core.models import TaskRecord
+from aidetect.core.states import Phase
+from aidetect.core.status import build_status
+from aidetect.operator.deps import OperatorDeps
+
+log = logging.getLogger("aidetect.operator.sync")
+
+
+def ref_of(record: TaskRecord) -> k8s.TaskRef:
+    return k8s.TaskRef(namespace=record.namespace, name=record.name, uid=str(record.id))
+
+
+def sync_task(deps: OperatorDeps, task_id: UUID, *, force: bool = False) -> TaskRecord | None:
+    """Patch the CR status from the row if it lags (or always, with force); the row or None."""
+    record = deps.db.find_task(task_id)
+    if record is None or record.cr_deleted_at is not None:
+        return record
+    if record.version <= record.cr_version and not force:
+        return record
+    status = build_status(record, deps.db.transitions(task_id), record.generation)
+    if k8s.patch_status(deps.kube, ref_of(record), status):
+        deps.db.mark_synced(task_id, record.version)
+        task_log(log, task_id).debug("status synced: %s v%d", record.phase, record.version)
+    else:
+        deps.db.mark_cr_deleted(task_id)
+        task_log(log, task_id).info("the CR is gone; the database row stays")
+    return record
+
+
+def announce_end(deps: OperatorDeps, record: TaskRecord) -> None:
+    """A Kubernetes Event for a task that ended, as `kubectl describe dt` shows it."""
+    if record.cr_deleted_at is not None:
+        return
+    if record.phase == Phase.SUCCEEDED and record.result is not None:
+        r = record.result
+        scored = f"{record.progress.summary} scored by {record.detector}"
+        message = f"{scored}: {r.label} (score {r.score:.4g})"
+        k8s.post_event(
+            deps.kube, ref_of(record), type_="Normal", reason="Succeeded", message=message
+        )
+    elif record.phase == Phase.FAILED:
+        k8s.post_event(
+            deps.kube,
+            ref_of(record),
+            type_="Warning",
+            reason=record.reason or "Failed",
+            message=record.message or "the task failed",
+        )

@@ -1,0 +1,206 @@
+"""The worker process: a pika connection on the main thread, inference on another.
+
+The main thread only does I/O (deliveries, heartbeats to the broker, acks), so a long forward
+pass never starves the AMQP heartbeat. Decisions cross back to it through
+`add_callback_threadsafe`. On SIGTERM it stops consuming, lets the batch in flight finish and
+be acked, hands back what was prefetched but not started, and exits 0.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from pydantic import ValidationError
+
+from aidetect.core.config import Settings
+from aidetect.core.db import Database
+from aidetect.core.errors import QueueUnavailable, TransientError
+from aidetect.core.models import TaskMessage
+from aidetect.core.queue import Broker, Delivery, SharedPublisher, task_queue
+from aidetect.worker.batcher import Inbox, Pending
+from aidetect.worker.detectors.base import Detector, load_detector
+from aidetect.worker.runner import BatchRunner, Decision
+
+log = logging.getLogger("aidetect.worker")
+
+
+@dataclass
+class WorkerState:
+    """What the two threads share: the stop flag."""
+
+    stopping: threading.Event = field(default_factory=threading.Event)
+    crashed: bool = False
+
+
+def _items_in(body: bytes) -> int:
+    try:
+        return len(TaskMessage.model_validate_json(body).items)
+    except ValidationError:
+        return 1  # the runner dead-letters it
+
+
+class Worker:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.cfg = settings.worker
+        profiles = settings.profiles()
+        self.all_profiles = list(profiles.profiles)
+        self.served = self.cfg.detectors or [profiles.default]
+        self.detectors: dict[str, Detector] = {
+            name: load_detector(
+                profiles.resolve(name), demo_root=Path(self.cfg.demo_model_dir).expanduser()
+            )
+            for name in self.served
+        }
+        self.db = Database(settings.db.url, pool_max=4)
+        self.publisher = SharedPublisher(
+            settings.amqp.url,
+            profiles=self.all_profiles,
+            delivery_limit=settings.amqp.delivery_limit,
+        )
+        self.runner = BatchRunner(
+            db=self.db,
+            publisher=self.publisher,
+            detectors=self.detectors,
+            worker=self.cfg.name,
+            retry_base=self.cfg.retry_base_seconds,
+            retry_cap=self.cfg.retry_max_seconds,
+        )
+        self.inbox = Inbox()
+        self.state = WorkerState()
+
+    # --- the inference thread ----------------------------------------------------------------
+
+    def _infer_loop(self, broker: Broker) -> None:
+        try:
+            self._infer_batches(broker)
+        except Exception:  # a bug, not a bad input: stop the process so it is restarted
+            log.exception("the inference thread crashed; stopping the worker")
+            self.state.crashed = True
+            self.state.stopping.set()
+
+    def _infer_batches(self, broker: Broker) -> None:
+        while True:
+            batch = self.inbox.next_batch(
+                max_items=self.cfg.max_batch,
+                max_wait=self.cfg.max_wait_ms / 1000,
+                stop=self.state.stopping.is_set,
+            )
+            if not batch:
+                return
+            try:
+                decisions = self.runner.process(batch[0].profile, [p.delivery for p in batch])
+            except TransientError as e:
+                # The database or broker is away: hand the batch back untouched, after a pause.
+                log.warning("batch not processed (%s); returning it to the queue", e)
+                decisions = [Decision(p.delivery, "retry", 2.0) for p in batch]
+            for decision in decisions:
+                broker.add_callback_threadsafe(functools.partial(self._apply, broker, decision))
+
+    @staticmethod
+    def _apply(broker: Broker, decision: Decision) -> None:
+        d = decision.delivery
+        try:
+            if decision.action == "ack":
+                broker.ack(d)
+            elif decision.action == "reject":
+                broker.nack(d, requeue=False)
+            else:
+                broker.call_later(decision.delay, lambda: Worker._nack_quietly(broker, d))
+        except QueueUnavailable as e:
+            log.warning("could not settle a delivery (%s); the broker will redeliver it", e)
+
+    @staticmethod
+    def _nack_quietly(broker: Broker, d: Delivery) -> None:
+        try:
+            broker.nack(d, requeue=True)
+        except QueueUnavailable as e:
+            log.warning("could not hand a delivery back (%s); the broker will redeliver it", e)
+
+    # --- the main (I/O) thread ---------------------------------------------------------------
+
+    def _on_delivery(self, profile: str, high: bool) -> Callable[[Delivery], None]:
+        def put(d: Delivery) -> None:
+            self.inbox.put(Pending(delivery=d, profile=profile, high=high, items=_items_in(d.body)))
+
+        return put
+
+    def _heartbeat(self, broker: Broker) -> None:
+        depth = sum(
+            broker.queue_depth(task_queue(p, high=h)) for p in self.served for h in (True, False)
+        )
+        first = next(iter(self.detectors.values()))
+        self.db.heartbeat(
+            worker=self.cfg.name,
+            node=self.cfg.node,
+            detectors=self.served,
+            model_version=",".join(d.model_version for d in self.detectors.values()),
+            device=first.device,
+            last_batch_seconds=self.runner.last.seconds or None,
+            last_batch_size=self.runner.last.texts or None,
+            queue_depth=depth,
+        )
+
+    def run(self) -> int:
+        broker = Broker(self.settings.amqp.url, delivery_limit=self.settings.amqp.delivery_limit)
+        broker.declare_topology(self.all_profiles)
+        prefetch = 2 * self.cfg.max_batch
+        for profile in self.served:
+            for high in (True, False):
+                callback = self._on_delivery(profile, high)
+                broker.consume(task_queue(profile, high=high), callback, prefetch=prefetch)
+        infer = threading.Thread(
+            target=self._infer_loop, args=(broker,), name="inference", daemon=True
+        )
+        infer.start()
+        log.info(
+            "worker %s serving %s (prefetch %d, max_batch %d)",
+            self.cfg.name,
+            self.served,
+            prefetch,
+            self.cfg.max_batch,
+        )
+        next_beat = 0.0
+        while not self.state.stopping.is_set():
+            broker.process_events(0.2)
+            if time.monotonic() >= next_beat:
+                self._heartbeat(broker)
+                next_beat = time.monotonic() + self.cfg.heartbeat_seconds
+        return self._drain(broker, infer)
+
+    def _drain(self, broker: Broker, infer: threading.Thread) -> int:
+        log.info("draining: no new deliveries; finishing the batch in flight")
+        broker.cancel_consumers()
+        for p in self.inbox.drain():
+            Worker._nack_quietly(broker, p.delivery)
+        while infer.is_alive():
+            broker.process_events(0.2)
+        broker.process_events(0.5)  # carry out the last acks
+        broker.close()
+        self.publisher.close()
+        self.db.close()
+        if self.state.crashed:
+            log.error("exiting with an error: unacknowledged messages go back to the queue")
+            return 1
+        log.info("drained; exiting")
+        return 0
+
+    def stop(self, signum: int, _frame: FrameType | None) -> None:
+        log.info("received signal %d", signum)
+        self.state.stopping.set()
+
+
+def run_worker(settings: Settings) -> int:
+    """Load the detectors, then consume until SIGTERM or SIGINT; returns the exit code."""
+    worker = Worker(settings)
+    signal.signal(signal.SIGTERM, worker.stop)
+    signal.signal(signal.SIGINT, worker.stop)
+    return worker.run()

@@ -1,0 +1,111 @@
+"""A small, untrained RoBERTa-style classifier built offline from a transformers config.
+
+No model hub is reachable on the development and CI machines, so this model serves twice:
+tests drive the real loading code (`from_pretrained` on a saved directory) with it, and a
+profile with `fallback: demo` runs on it when its checkpoint cannot be loaded. It has never
+been trained: its scores mean nothing, and every result it gives says so through
+`DEMO_MODEL_VERSION`. Its labels mirror openai-community/roberta-base-openai-detector.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+from transformers import RobertaConfig, RobertaForSequenceClassification, RobertaTokenizerFast
+
+logger = logging.getLogger(__name__)
+
+DEMO_MODEL_VERSION = "demo-untrained"
+DEMO_AI_LABEL = "Fake"
+DEFAULT_DEMO_ROOT = Path.home() / ".cache" / "aidetect" / "demo-models"
+CLASSIFIER_DIRNAME = "roberta-classifier"
+# RoBERTa's special tokens, at RoBERTa's ids: <s>=0, <pad>=1, </s>=2, <unk>=3; then <mask>.
+SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
+MAX_LENGTH = 512
+_REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json")
+
+
+def build_demo_classifier(directory: Path | None = None, *, seed: int = 0) -> Path:
+    """Build the demo classifier into `directory` (reused if already there) and return it.
+
+    The build goes to a sibling temporary directory that is renamed into place, so concurrent
+    workers sharing a cache never see a half-written model.
+    """
+    target = directory or DEFAULT_DEMO_ROOT / CLASSIFIER_DIRNAME
+    if is_built(target):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        _byte_level_tokenizer().save_pretrained(staging)
+        _untrained_classifier(seed).save_pretrained(staging)
+        try:
+            staging.rename(target)
+        except OSError:
+            if not is_built(target):  # else a concurrent builder won the race: use its copy
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    logger.info("built the untrained demo classifier at %s", target)
+    return target
+
+
+def is_built(directory: Path) -> bool:
+    """Whether `directory` holds a complete saved demo classifier."""
+    return all((directory / name).is_file() for name in _REQUIRED_FILES)
+
+
+def _byte_level_tokenizer() -> RobertaTokenizerFast:
+    """RoBERTa's byte-level BPE with the 256 byte symbols and no merges: one token per byte."""
+    vocab = {token: index for index, token in enumerate(SPECIAL_TOKENS)}
+    for symbol in sorted(pre_tokenizers.ByteLevel.alphabet()):
+        vocab[symbol] = len(vocab)
+    backend = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    backend.post_processor = processors.RobertaProcessing(
+        ("</s>", vocab["</s>"]), ("<s>", vocab["<s>"]), trim_offsets=True, add_prefix_space=False
+    )
+    return RobertaTokenizerFast(
+        tokenizer_object=backend,
+        bos_token="<s>",
+        eos_token="</s>",
+        sep_token="</s>",
+        cls_token="<s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+        model_max_length=MAX_LENGTH,
+    )
+
+
+def _untrained_classifier(seed: int) -> RobertaForSequenceClassification:
+    """A 2-layer, 32-wide RoBERTa classifier with seeded random weights."""
+    config = RobertaConfig(
+        vocab_size=len(SPECIAL_TOKENS) + 256,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=MAX_LENGTH + 2,  # RoBERTa's positions start after padding_idx
+        type_vocab_size=1,
+        # Wider than RoBERTa's 0.02 so that outputs differ visibly between texts: tests can
+        # then tell windows and batch rows apart. The values still mean nothing.
+        initializer_range=0.3,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        id2label={0: DEMO_AI_LABEL, 1: "Real"},
+        label2id={DEMO_AI_LABEL: 0, "Real": 1},
+    )
+    # Seed a forked RNG so the weights are reproducible without disturbing the caller's RNG.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = RobertaForSequenceClassification(config)
+    model.train(False)
+    return model

@@ -1,0 +1,294 @@
+"""The whole system end to end: kubectl -> operator -> Postgres + RabbitMQ -> worker -> status.
+
+Real kube-apiserver, Postgres and RabbitMQ; the real operator and worker run as processes; the
+model is a tiny untrained classifier saved with save_pretrained and loaded by the real code.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+import yaml
+from kubernetes import client
+
+from aidetect.core import crd
+from aidetect.core.db import Database
+from aidetect.core.states import Phase
+from tests.utils.factories import detection_task
+from tests.utils.kubectl import apply_file, kubectl
+from tests.utils.processes import ManagedProcess
+from tests.utils.services import REPO_ROOT
+from tests.utils.waiting import eventually, wait_for_phase
+
+pytestmark = pytest.mark.slow
+EXAMPLES = sorted((REPO_ROOT / "examples").glob("*.yaml"))
+
+
+def _tasks_in(path: Path) -> list[str]:
+    docs = yaml.safe_load_all(path.read_text())
+    return [d["metadata"]["name"] for d in docs if d and d["kind"] == crd.KIND]
+
+
+def _create(api: client.CustomObjectsApi, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+    created: dict[str, Any] = api.create_namespaced_custom_object(
+        crd.GROUP, crd.VERSION, namespace, crd.PLURAL, body
+    )
+    return created
+
+
+def _uid(obj: dict[str, Any]) -> UUID:
+    return UUID(obj["metadata"]["uid"])
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+@pytest.mark.usefixtures("worker")
+def test_example_reaches_succeeded_and_cr_agrees_with_db(
+    example: Path,
+    namespace: str,
+    custom_api: client.CustomObjectsApi,
+    db: Database,
+) -> None:
+    # Given the running system, when a user applies an example
+    apply_file(example, namespace)
+    for name in _tasks_in(example):
+        # Then the task succeeds, and the CR and the database row agree
+        cr = wait_for_phase(custom_api, namespace, name, {"Succeeded", "Failed"}, timeout=90)
+        assert cr["status"]["phase"] == "Succeeded", cr["status"]
+        row = db.get_task(_uid(cr))
+        result = cr["status"]["result"]
+        assert row.result is not None
+        assert result["score"] == pytest.approx(row.result.score)
+        assert result["label"] == row.result.label
+        assert result["modelVersion"] == row.result.model_version
+        assert result["modelVersion"].startswith("tiny-classifier@sha256:")
+        assert cr["status"]["progress"]["summary"] == f"{row.progress.total}/{row.progress.total}"
+        # And the transition log has every step, in order
+        steps = [(t.from_phase, t.to_phase) for t in db.transitions(row.id)]
+        assert steps == [
+            (None, Phase.PENDING),
+            (Phase.PENDING, Phase.QUEUED),
+            (Phase.QUEUED, Phase.RUNNING),
+            (Phase.RUNNING, Phase.SUCCEEDED),
+        ]
+        conditions = {c["type"]: c for c in cr["status"]["conditions"]}
+        assert conditions["Succeeded"]["status"] == "True"
+        assert conditions["Queued"]["status"] == "False"
+
+
+@pytest.mark.usefixtures("worker")
+def test_sentence_granularity_gives_per_sentence_offsets(
+    namespace: str, custom_api: client.CustomObjectsApi
+) -> None:
+    text = "Первое предложение здесь. Second sentence follows! And a third one?"
+    _create(custom_api, namespace, detection_task("sentences", text=text, granularity="sentence"))
+    cr = wait_for_phase(custom_api, namespace, "sentences", {"Succeeded"}, timeout=60)
+    sentences = cr["status"]["result"]["sentences"]
+    assert [text[s["start"] : s["end"]] for s in sentences] == [
+        "Первое предложение здесь.",
+        "Second sentence follows!",
+        "And a third one?",
+    ]
+
+
+@pytest.mark.usefixtures("worker")
+def test_batch_of_100_texts_ends_100_of_100_with_100_item_rows(
+    namespace: str, custom_api: client.CustomObjectsApi, db: Database
+) -> None:
+    texts = [f"Text number {i}: the quick brown fox jumps over the lazy dog." for i in range(100)]
+    created = _create(custom_api, namespace, detection_task("batch-100", texts=texts))
+    cr = wait_for_phase(custom_api, namespace, "batch-100", {"Succeeded", "Failed"}, timeout=120)
+    assert cr["status"]["phase"] == "Succeeded"
+    assert cr["status"]["progress"] == {
+        "total": 100,
+        "done": 100,
+        "failed": 0,
+        "summary": "100/100",
+    }
+    items = db.items(_uid(created))
+    assert [i.index for i in items] == list(range(100))
+    counts = cr["status"]["result"]["counts"]
+    assert counts["ai"] + counts["human"] == 100
+    assert len(cr["status"]["result"]["items"]) == 100
+
+
+@pytest.mark.usefixtures("operator")
+def test_deadline_fails_the_task_with_deadline_exceeded(
+    namespace: str, custom_api: client.CustomObjectsApi, db: Database
+) -> None:
+    # "nobody" has no worker, so the task can only wait in its queue until the deadline
+    _create(
+        custom_api,
+        namespace,
+        detection_task("late", text="waits forever", detector="slow", activeDeadlineSeconds=2),
+    )
+    cr = wait_for_phase(custom_api, namespace, "late", {"Failed"}, timeout=30)
+    failed = next(c for c in cr["status"]["conditions"] if c["type"] == "Failed")
+    assert failed["reason"] == "DeadlineExceeded"
+    assert db.get_task(_uid(cr)).reason == "DeadlineExceeded"
+
+
+@pytest.mark.usefixtures("worker")
+def test_ttl_deletes_the_cr_and_keeps_the_row(
+    namespace: str, custom_api: client.CustomObjectsApi, db: Database
+) -> None:
+    created = _create(
+        custom_api,
+        namespace,
+        detection_task("short-lived", text="gone soon", ttlSecondsAfterFinished=1),
+    )
+    wait_for_phase(custom_api, namespace, "short-lived", {"Succeeded"}, timeout=60)
+
+    def gone() -> bool:
+        return kubectl("get", "dt", "short-lived", "-n", namespace, check=False).returncode != 0
+
+    def row_knows_cr_is_gone() -> Any:
+        row = db.get_task(_uid(created))
+        return row if row.cr_deleted_at is not None else None
+
+    eventually(gone, timeout=30, what="the CR to be deleted by its TTL")
+    row = eventually(row_knows_cr_is_gone, timeout=10, what="the row to note the CR is gone")
+    assert row.phase == Phase.SUCCEEDED
+    assert row.result is not None
+
+
+@pytest.mark.usefixtures("operator")
+def test_delete_while_queued_cancels_and_writes_no_result(
+    namespace: str, custom_api: client.CustomObjectsApi, db: Database
+) -> None:
+    # Given a task waiting in a queue no worker serves
+    created = _create(
+        custom_api, namespace, detection_task("doomed", text="never scored", detector="slow")
+    )
+    wait_for_phase(custom_api, namespace, "doomed", {"Queued"}, timeout=30)
+    # When the user deletes it
+    kubectl("delete", "dt", "doomed", "-n", namespace, "--wait=true", "--timeout=30s")
+    # Then the row is Cancelled, and no item has a result
+    row = db.get_task(_uid(created))
+    assert row.phase == Phase.CANCELLED
+    assert row.cr_deleted_at is not None
+    assert db.items(_uid(created)) == []
+
+
+@pytest.fixture
+def faulty_worker(system_env: dict[str, str], logs_dir: Path) -> Iterator[Any]:
+    started: list[ManagedProcess] = []
+
+    def start(name: str, detector: str, **env: str) -> ManagedProcess:
+        proc = ManagedProcess(
+            name,
+            ["-m", "tests.utils.faulty_worker", "--detector", detector],
+            {**system_env, "AIDETECT_WORKER_NAME": name, **env},
+            logs_dir,
+        ).start()
+        proc.wait_for_log(f"serving ['{detector}']")
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+@pytest.mark.usefixtures("operator")
+def test_poison_text_fails_after_backoff_limit_and_others_succeed(
+    namespace: str,
+    custom_api: client.CustomObjectsApi,
+    db: Database,
+    faulty_worker: Any,
+) -> None:
+    # Given a worker whose detector raises on any text holding POISON
+    faulty_worker("poison-worker", "poison", AIDETECT_TEST_POISON="POISON")
+    poison = _create(
+        custom_api,
+        namespace,
+        detection_task("poisoned", text="this is POISON", detector="poison", backoffLimit=2),
+    )
+    fine = [
+        _create(
+            custom_api,
+            namespace,
+            detection_task(f"fine-{i}", text=f"a fine text {i}", detector="poison"),
+        )
+        for i in range(3)
+    ]
+    # Then the poisoned task fails with BackoffLimitExceeded after 1 + 2 attempts
+    cr = wait_for_phase(custom_api, namespace, "poisoned", {"Failed", "Succeeded"}, timeout=60)
+    assert cr["status"]["phase"] == "Failed"
+    failed = next(c for c in cr["status"]["conditions"] if c["type"] == "Failed")
+    assert failed["reason"] == "BackoffLimitExceeded"
+    assert db.get_task(_uid(poison)).attempts == 3
+    # And the other tasks on the same worker are unaffected
+    for task in fine:
+        done = wait_for_phase(
+            custom_api, namespace, task["metadata"]["name"], {"Succeeded"}, timeout=60
+        )
+        assert done["status"]["result"]["label"] in {"ai", "human"}
+    # And the poisoned message is not redelivered forever: the attempt count stays put
+    time.sleep(3)
+    assert db.get_task(_uid(poison)).attempts == 3
+
+
+@pytest.mark.usefixtures("operator")
+def test_worker_killed_midbatch_finishes_exactly_once(
+    namespace: str,
+    custom_api: client.CustomObjectsApi,
+    db: Database,
+    faulty_worker: Any,
+) -> None:
+    # Given a slow worker scoring a 40-text batch (10 messages of 4 items, batches of 8)
+    victim = faulty_worker("victim", "slow", AIDETECT_TEST_SLOW_SECONDS="1.5")
+    texts = [f"Item {i} of a batch that outlives its first worker." for i in range(40)]
+    created = _create(
+        custom_api, namespace, detection_task("survivor", texts=texts, detector="slow")
+    )
+    task_id = _uid(created)
+
+    def some_results() -> bool:
+        row = db.find_task(task_id)
+        return row is not None and row.progress.done >= 8
+
+    eventually(some_results, timeout=60, what="some results")
+    # When the worker is killed with SIGKILL in the middle of the batch
+    victim.kill()
+    done_at_kill = db.get_task(task_id).progress.done
+    assert 0 < done_at_kill < 40
+    # Then a new worker finishes it
+    faulty_worker("rescuer", "slow")
+    cr = wait_for_phase(custom_api, namespace, "survivor", {"Succeeded", "Failed"}, timeout=120)
+    assert cr["status"]["phase"] == "Succeeded", cr["status"]
+    # With exactly one result per item, nothing lost, and one Succeeded transition
+    row = db.get_task(task_id)
+    assert row.progress.done == 40
+    assert [i.index for i in db.items(task_id)] == list(range(40))
+    assert [t.to_phase for t in db.transitions(task_id)].count(Phase.SUCCEEDED) == 1
+    assert row.worker == "rescuer"
+
+
+@pytest.mark.usefixtures("worker")
+def test_operator_restart_with_50_tasks_in_flight_all_succeed(
+    namespace: str,
+    custom_api: client.CustomObjectsApi,
+    db: Database,
+    operator: ManagedProcess,
+) -> None:
+    # Given 50 tasks created while the operator runs
+    names = [f"flight-{i}" for i in range(50)]
+    for name in names[:25]:
+        _create(custom_api, namespace, detection_task(name, text=f"in flight: {name}"))
+    # When the operator stops (SIGTERM) with work in flight, more tasks arrive, and it starts again
+    assert operator.stop() == 0
+    for name in names[25:]:
+        _create(custom_api, namespace, detection_task(name, text=f"in flight: {name}"))
+    time.sleep(2)
+    operator.start()
+    operator.wait_for_log("Activity 'startup' succeeded")
+    # Then all 50 end Succeeded, on the CR and in the database
+    for name in names:
+        cr = wait_for_phase(custom_api, namespace, name, {"Succeeded", "Failed"}, timeout=120)
+        assert cr["status"]["phase"] == "Succeeded", (name, cr["status"])
+        assert db.get_task(_uid(cr)).phase == Phase.SUCCEEDED

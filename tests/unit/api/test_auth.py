@@ -1,0 +1,106 @@
+"""Bearer-token auth, and the refusal to start with default secrets outside dev mode."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from aidetect.api.main import create_app
+from aidetect.core.config import AmqpSettings, ApiSettings, Settings
+from tests.unit.api.conftest import AUTH, make_settings
+
+GUARDED = [
+    ("POST", "/predict"),
+    ("GET", f"/status/{uuid.uuid4()}"),
+    ("GET", "/tasks"),
+    ("DELETE", f"/tasks/{uuid.uuid4()}"),
+    ("GET", "/stats"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), GUARDED)
+def test_guarded_route_without_token_is_401_with_bearer_challenge(
+    api: TestClient, method: str, path: str
+) -> None:
+    response = api.request(method, path, json={"text": "x"})
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert response.json()["error"]["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Bearer wrong-token", "Basic dXNlcjpwYXNz", f"Bearer {AUTH['Authorization'][7:]}x"],
+)
+def test_wrong_token_or_scheme_is_401(api: TestClient, header: str) -> None:
+    response = api.get("/tasks", headers={"Authorization": header})
+
+    assert response.status_code == 401
+
+
+def test_non_ascii_token_is_401_not_500(api: TestClient) -> None:
+    response = api.get("/tasks", headers={b"Authorization": "Bearer t\u00e9st".encode("latin-1")})
+
+    assert response.status_code == 401
+
+
+def test_auth_runs_before_body_validation(api: TestClient) -> None:
+    response = api.post("/predict", json={"text": ""})
+
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
+def test_probes_and_metrics_need_no_token(api: TestClient, path: str) -> None:
+    response = api.get(path)
+
+    assert response.status_code == 200
+
+
+def test_with_auth_disabled_no_token_is_needed(build_app: Callable[..., FastAPI]) -> None:
+    client = TestClient(build_app(make_settings(auth_enabled=False)))
+
+    response = client.get("/tasks")
+
+    assert response.status_code == 200
+
+
+def test_empty_configured_token_in_dev_mode_matches_nothing(
+    build_app: Callable[..., FastAPI],
+) -> None:
+    settings = make_settings(token=SecretStr("")).model_copy(update={"dev_mode": True})
+    client = TestClient(build_app(settings))
+
+    response = client.get("/tasks", headers={"Authorization": "Bearer "})
+
+    assert response.status_code == 401
+
+
+def test_create_app_refuses_an_empty_token_outside_dev_mode() -> None:
+    settings = Settings(dev_mode=False, api=ApiSettings(token=SecretStr("")))
+
+    with pytest.raises(RuntimeError, match="AIDETECT_API_TOKEN is empty"):
+        create_app(settings)
+
+
+def test_create_app_refuses_guest_password_on_a_remote_broker() -> None:
+    settings = make_settings().model_copy(
+        update={"amqp": AmqpSettings(url="amqp://guest:guest@rabbit.example:5672/%2F")}
+    )
+
+    with pytest.raises(RuntimeError, match="default guest password"):
+        create_app(settings)
+
+
+def test_dev_mode_may_run_with_default_secrets() -> None:
+    settings = Settings(dev_mode=True, api=ApiSettings(token=SecretStr("")))
+
+    app = create_app(settings)
+
+    assert app.title == "aidetect"

@@ -1,0 +1,121 @@
+"""/healthz needs nothing; /readyz names the dependency that does not answer, within a bound."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from aidetect.api.main import create_app
+from aidetect.api.readiness import ReadinessChecker, with_probe_timeouts
+from aidetect.core.config import DatabaseSettings, KubeSettings
+from aidetect.core.errors import QueueUnavailable
+from tests.unit.api.conftest import AUTH, AmqpSwitch, make_settings
+from tests.unit.api.fakes import FakeApiServer, FakeDatabase
+
+KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "http://127.0.0.1:1"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+"""
+
+
+def test_healthz_is_ok_while_every_dependency_is_down(
+    api: TestClient, fake_db: FakeDatabase, apiserver: FakeApiServer, amqp: AmqpSwitch
+) -> None:
+    fake_db.up, apiserver.down = False, True
+    amqp.error = QueueUnavailable("refused")
+
+    response = api.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_readyz_is_200_when_all_three_answer(api: TestClient) -> None:
+    response = api.get("/readyz")
+
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"database": "ok", "kubernetes": "ok", "rabbitmq": "ok"}
+
+
+def test_readyz_is_503_naming_each_failed_check(
+    api: TestClient, fake_db: FakeDatabase, amqp: AmqpSwitch
+) -> None:
+    fake_db.up = False
+    amqp.error = QueueUnavailable("cannot connect to RabbitMQ: refused")
+
+    response = api.get("/readyz")
+
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert error["code"] == "not_ready"
+    assert {d["check"] for d in error["details"]} == {"database", "rabbitmq"}
+    assert "cannot connect to RabbitMQ" in error["message"]
+
+
+def test_readyz_reports_an_apiserver_error_in_one_line(
+    api: TestClient, apiserver: FakeApiServer
+) -> None:
+    apiserver.down = True
+
+    response = api.get("/readyz")
+
+    assert response.status_code == 503
+    (detail,) = response.json()["error"]["details"]
+    assert detail == {
+        "check": "kubernetes",
+        "message": "KubeUnavailable: GET /version answered 503 Service Unavailable",
+    }
+
+
+def test_a_hung_probe_fails_the_check_within_the_timeout() -> None:
+    checker = ReadinessChecker()
+    release = threading.Event()
+    started = time.monotonic()
+
+    def stuck() -> None:
+        release.wait(5)
+
+    results = checker.check({"ok": lambda: None, "stuck": stuck}, timeout=0.2)
+
+    release.set()
+    checker.close()
+    assert time.monotonic() - started < 2
+    assert [(r.name, r.ok) for r in results] == [("ok", True), ("stuck", False)]
+    assert "no answer within 0.2 s" in results[1].message
+
+
+def test_broker_probe_url_gets_short_timeouts_unless_set() -> None:
+    url = with_probe_timeouts("amqp://u:p@h:5672/%2F?socket_timeout=9")
+
+    assert "socket_timeout=9" in url
+    assert "connection_attempts=1" in url
+    assert url.startswith("amqp://u:p@h:5672/%2F?")
+
+
+def test_app_starts_and_healthz_answers_while_postgres_is_down(tmp_path: Path) -> None:
+    # Given a kubeconfig and a database URL where nothing listens
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(KUBECONFIG)
+    settings = make_settings().model_copy(
+        update={
+            "db": DatabaseSettings(url="postgresql://nobody@127.0.0.1:1/none"),
+            "kube": KubeSettings(kubeconfig=str(kubeconfig)),
+        }
+    )
+
+    # When the real app starts (its lifespan runs)
+    with TestClient(create_app(settings)) as client:
+        health = client.get("/healthz")
+        status = client.get(f"/status/{uuid.uuid4()}", headers=AUTH)
+
+    # Then it is alive, and what needs the database is a 503, not a crash
+    assert health.status_code == 200
+    assert status.status_code == 503
+    assert status.json()["error"]["code"] == "database_unavailable"
