@@ -24,18 +24,26 @@ echo "export PATH=$AIDETECT_VENV/bin:\$PATH PYTHONPATH=$REPO_ROOT" >> "$state/en
 . "$state/env.sh"
 
 bash "$HACK_DIR/install-crds.sh"
+aidetect db upgrade >&2
+bash "$HACK_DIR/components.sh" start "$state"
+token=$(cat "$state/api-token")
+port=${AIDETECT_API_PORT:-8000}
 
 cat >&2 <<MSG
 
-aidetect local stack is up (state in $state). To use it from your shell:
+aidetect is up: operator, one worker and the API on http://localhost:$port (state in $state).
+Logs: $state/logs/. Use the stack from your shell:
 
   source $state/env.sh
+  export AIDETECT_API_TOKEN=$token
 
-$(sed 's/^/  /' "$state/env.sh")
+Then try these three:
 
-Then, for example:
-  kubectl apply -f examples/english-text.yaml
-  kubectl get dt
+  kubectl apply -f examples/english-text.yaml && kubectl wait --for=condition=Succeeded dt/english-text --timeout=120s && kubectl get dt english-text
 
-Stop everything with: make down
+  TASK=\$(curl -s -H "Authorization: Bearer \$AIDETECT_API_TOKEN" -H 'Content-Type: application/json' -d '{"text": "The committee met on Tuesday to review the budget."}' localhost:$port/predict | python3 -c 'import sys, json; print(json.load(sys.stdin)["taskId"])'); echo \$TASK
+
+  sleep 3; curl -s -H "Authorization: Bearer \$AIDETECT_API_TOKEN" localhost:$port/status/\$TASK | python3 -m json.tool
+
+API docs: http://localhost:$port/docs. Stop everything with: make down
 MSG

@@ -46,9 +46,28 @@ class TaskStatus(CamelModel):
         ):
             if value is not None:
                 data[key] = _rfc3339(value)
+        if "result" in data:
+            data["result"] = _rounded(data["result"])
         for cond, model in zip(data["conditions"], self.conditions, strict=True):
             cond["lastTransitionTime"] = _rfc3339(model.last_transition_time)
         return data
+
+
+SCORE_DIGITS = 4  # on the CR, for readable columns; the database and the API keep full precision
+
+
+def _rounded(value: Any) -> Any:
+    """Scores and probabilities rounded for display, recursively (items, sentences)."""
+    if isinstance(value, dict):
+        return {
+            k: round(v, SCORE_DIGITS)
+            if k in ("score", "probability") and isinstance(v, float)
+            else _rounded(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
 
 
 def _rfc3339(value: datetime | None) -> str | None:

@@ -8,6 +8,7 @@ so duplicate events cost nothing.
 from __future__ import annotations
 
 import logging
+import threading
 from uuid import UUID
 
 from aidetect.core import k8s
@@ -24,8 +25,18 @@ def ref_of(record: TaskRecord) -> k8s.TaskRef:
     return k8s.TaskRef(namespace=record.namespace, name=record.name, uid=str(record.id))
 
 
+# Syncs of one task are serialized: otherwise a sync that read the row earlier could patch
+# after one that read it later, and leave an older status on the CR.
+_LOCKS = [threading.Lock() for _ in range(64)]
+
+
 def sync_task(deps: OperatorDeps, task_id: UUID, *, force: bool = False) -> TaskRecord | None:
     """Patch the CR status from the row if it lags (or always, with force); the row or None."""
+    with _LOCKS[task_id.int % len(_LOCKS)]:
+        return _sync_locked(deps, task_id, force=force)
+
+
+def _sync_locked(deps: OperatorDeps, task_id: UUID, *, force: bool) -> TaskRecord | None:
     record = deps.db.find_task(task_id)
     if record is None or record.cr_deleted_at is not None:
         return record
