@@ -64,6 +64,9 @@ class OperatorSettings(BaseSettings):
         description="Requeue a Queued/Running task with no progress for this long.",
     )
     items_per_message: int = Field(default=16, ge=1, le=1000)
+    event_debounce_seconds: float = Field(
+        default=0.25, ge=0, description="Collect worker events this long before patching CRs."
+    )
     liveness_port: int = Field(default=8080, ge=0, le=65535)
 
 

@@ -64,17 +64,26 @@ class EventsConsumer(threading.Thread):
             broker.declare_topology(self.deps.profiles.profiles)
             broker.consume(EVENTS_QUEUE, self._pending.append, prefetch=200)
             broker.consume(DEAD_QUEUE, self._pending.append, prefetch=50)
+            debounce = self.deps.settings.operator.event_debounce_seconds
+            first_at: float | None = None
             while not self.stopping.is_set():
-                broker.process_events(0.2)
-                if self._pending:
+                broker.process_events(0.05)
+                if not self._pending:
+                    continue
+                # Wait a moment after the first event: a task's "started" and "finished" that
+                # arrive together cost one status patch instead of two.
+                first_at = first_at or time.monotonic()
+                if time.monotonic() - first_at >= debounce:
                     self._drain(broker)
+                    first_at = None
         finally:
             self._pending.clear()  # unacked: the broker redelivers them to the next connection
             broker.close()
 
     def _drain(self, broker: Broker) -> None:
         """Handle what arrived: dead letters first, then one sync per task however many events."""
-        batch, self._pending = self._pending, []
+        batch = list(self._pending)
+        self._pending.clear()  # in place: the consumer callbacks hold this list's append
         changed: dict[UUID, bool] = {}
         for d in batch:
             try:
