@@ -14,9 +14,13 @@ from uuid import UUID
 
 import pytest
 import yaml
+from fastapi.testclient import TestClient
 from kubernetes import client
+from pydantic import SecretStr
 
+from aidetect.api.main import create_app
 from aidetect.core import crd
+from aidetect.core.config import AmqpSettings, ApiSettings, DatabaseSettings, KubeSettings, Settings
 from aidetect.core.db import Database
 from aidetect.core.states import Phase
 from tests.utils.factories import detection_task
@@ -292,3 +296,97 @@ def test_operator_restart_with_50_tasks_in_flight_all_succeed(
         cr = wait_for_phase(custom_api, namespace, name, {"Succeeded", "Failed"}, timeout=120)
         assert cr["status"]["phase"] == "Succeeded", (name, cr["status"])
         assert db.get_task(_uid(cr)).phase == Phase.SUCCEEDED
+
+
+@pytest.mark.usefixtures("worker")
+def test_rest_predict_then_status_gives_a_result_visible_to_kubectl(
+    namespace: str, system_env: dict[str, str]
+) -> None:
+    # Given the REST facade over the running system
+    settings = Settings(
+        db=DatabaseSettings(url=system_env["AIDETECT_DATABASE_URL"]),
+        amqp=AmqpSettings(url=system_env["AIDETECT_AMQP_URL"]),
+        kube=KubeSettings(kubeconfig=system_env["KUBECONFIG"]),
+        api=ApiSettings(token=SecretStr("pipeline-token"), namespace=namespace),
+    )
+    auth = {"Authorization": "Bearer pipeline-token"}
+    with TestClient(create_app(settings)) as api:
+        # When a client posts a text
+        created = api.post(
+            "/predict", json={"text": "Posted through the REST facade."}, headers=auth
+        )
+        assert created.status_code == 202, created.text
+        task_id = created.json()["taskId"]
+
+        # Then GET /status gives its result from the database
+        def finished() -> dict[str, Any] | None:
+            got = api.get(f"/status/{task_id}", headers=auth)
+            return (
+                got.json()
+                if got.status_code == 200 and got.json()["phase"] == "Succeeded"
+                else None
+            )
+
+        status = eventually(finished, timeout=60, what="the task to succeed through the API")
+    assert status["result"]["label"] in {"ai", "human"}
+    assert status["items"][0]["modelVersion"].startswith("tiny-classifier@sha256:")
+    # And kubectl shows the same task, with the same phase
+    row = kubectl(
+        "get",
+        "dt",
+        created.json()["name"],
+        "-n",
+        namespace,
+        "-o",
+        "jsonpath={.metadata.uid} {.status.phase}",
+    ).stdout.split()
+    assert row[0] == task_id
+    eventually(
+        lambda: (
+            kubectl(
+                "get",
+                "dt",
+                created.json()["name"],
+                "-n",
+                namespace,
+                "-o",
+                "jsonpath={.status.phase}",
+            ).stdout
+            == "Succeeded"
+        ),
+        timeout=10,
+        what="the CR to show Succeeded",
+    )
+
+
+def test_worker_sigterm_finishes_the_batch_in_flight_and_exits_0(
+    namespace: str,
+    custom_api: client.CustomObjectsApi,
+    db: Database,
+    faulty_worker: Any,
+    operator: ManagedProcess,
+) -> None:
+    # Given a slow worker in the middle of a 24-text batch
+    assert operator.running
+    draining = faulty_worker("draining", "slow", AIDETECT_TEST_SLOW_SECONDS="2")
+    texts = [f"Drained item {i}." for i in range(24)]
+    task_id = _uid(
+        _create(custom_api, namespace, detection_task("drained", texts=texts, detector="slow"))
+    )
+
+    def started() -> bool:
+        row = db.find_task(task_id)
+        return row is not None and row.phase == Phase.RUNNING
+
+    eventually(started, timeout=30, what="the task to start")
+    done_before = db.get_task(task_id).progress.done
+    # When it gets SIGTERM
+    assert draining.stop(timeout=60) == 0, draining.log_tail()
+    # Then the batch in flight was finished and committed before it exited
+    assert db.get_task(task_id).progress.done > done_before
+    assert "drained; exiting" in draining.log_tail()
+    # And what it had not started goes to the next worker, which finishes the task
+    faulty_worker("after-drain", "slow")
+    cr = wait_for_phase(custom_api, namespace, "drained", {"Succeeded", "Failed"}, timeout=90)
+    assert cr["status"]["phase"] == "Succeeded"
+    assert [i.index for i in db.items(task_id)] == list(range(24))
