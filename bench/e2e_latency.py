@@ -26,13 +26,20 @@ from aidetect.core import crd, k8s
 from aidetect.core.models import TaskSpec
 
 
-def wait_succeeded(api: client.CustomObjectsApi, namespace: str, name: str, timeout: float) -> float:
+def wait_succeeded(
+    api: client.CustomObjectsApi, namespace: str, name: str, timeout: float
+) -> float:
     """Seconds until the CR shows Succeeded (watch, not poll)."""
     deadline = time.monotonic() + timeout
     w = watch.Watch()
     for event in w.stream(
-        api.list_namespaced_custom_object, crd.GROUP, crd.VERSION, namespace, crd.PLURAL,
-        field_selector=f"metadata.name={name}", timeout_seconds=int(timeout),
+        api.list_namespaced_custom_object,
+        crd.GROUP,
+        crd.VERSION,
+        namespace,
+        crd.PLURAL,
+        field_selector=f"metadata.name={name}",
+        timeout_seconds=int(timeout),
     ):
         if event["object"].get("status", {}).get("phase") in ("Succeeded", "Failed"):
             w.stop()
@@ -42,16 +49,23 @@ def wait_succeeded(api: client.CustomObjectsApi, namespace: str, name: str, time
     raise TimeoutError(f"{name} did not finish in {timeout}s")
 
 
-def run(api: client.ApiClient, namespace: str, n: int, *, preset_finalizer: bool) -> list[tuple[str, float]]:
+def run(
+    api: client.ApiClient, namespace: str, n: int, *, preset_finalizer: bool
+) -> list[tuple[str, float]]:
     custom = client.CustomObjectsApi(api)
     out = []
     for i in range(n):
         name = f"bench-{'api' if preset_finalizer else 'kubectl'}-{uuid.uuid4().hex[:6]}-{i}"
         spec = TaskSpec(text=f"Benchmark text number {i}: the committee met on Tuesday.")
         manifest = k8s.task_manifest(spec, generate_name="", source="bench")
-        manifest["metadata"] = {"name": name, **({"finalizers": [k8s.FINALIZER]} if preset_finalizer else {})}
+        manifest["metadata"] = {
+            "name": name,
+            **({"finalizers": [k8s.FINALIZER]} if preset_finalizer else {}),
+        }
         started = time.monotonic()
-        custom.create_namespaced_custom_object(crd.GROUP, crd.VERSION, namespace, crd.PLURAL, manifest)
+        custom.create_namespaced_custom_object(
+            crd.GROUP, crd.VERSION, namespace, crd.PLURAL, manifest
+        )
         out.append((name, wait_succeeded(custom, namespace, name, 60) - started))
     return out
 

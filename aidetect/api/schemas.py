@@ -27,6 +27,7 @@ from aidetect.core.models import (
     TaskResult,
     TaskSpec,
     Transition,
+    WorkerHeartbeat,
 )
 from aidetect.core.profiles import PROFILE_NAME_PATTERN
 from aidetect.core.states import Phase
@@ -201,19 +202,8 @@ class TaskList(CamelModel):
     )
 
 
-class WorkerPublic(CamelModel):
-    """A worker's last heartbeat."""
-
-    worker: str
-    node: str
-    detectors: list[str]
-    model_version: str
-    device: str
-    started_at: datetime
-    last_seen: datetime
-    last_batch_seconds: float | None = None
-    last_batch_size: int | None = None
-    queue_depth: int | None = None
+class WorkerPublic(WorkerHeartbeat):
+    """A worker's last heartbeat, as `/stats` serves it."""
 
 
 class Stats(CamelModel):
