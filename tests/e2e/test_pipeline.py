@@ -330,33 +330,15 @@ def test_rest_predict_then_status_gives_a_result_visible_to_kubectl(
         status = eventually(finished, timeout=60, what="the task to succeed through the API")
     assert status["result"]["label"] in {"ai", "human"}
     assert status["items"][0]["modelVersion"].startswith("tiny-classifier@sha256:")
-    # And kubectl shows the same task, with the same phase
-    row = kubectl(
-        "get",
-        "dt",
-        created.json()["name"],
-        "-n",
-        namespace,
-        "-o",
-        "jsonpath={.metadata.uid} {.status.phase}",
-    ).stdout.split()
-    assert row[0] == task_id
-    eventually(
-        lambda: (
-            kubectl(
-                "get",
-                "dt",
-                created.json()["name"],
-                "-n",
-                namespace,
-                "-o",
-                "jsonpath={.status.phase}",
-            ).stdout
-            == "Succeeded"
-        ),
-        timeout=10,
-        what="the CR to show Succeeded",
-    )
+    # And kubectl shows the same task (same uid), Succeeded once the operator has synced it
+    name = created.json()["name"]
+
+    def shown_by_kubectl() -> list[str] | None:
+        jsonpath = "jsonpath={.metadata.uid} {.status.phase}"
+        row = kubectl("get", "dt", name, "-n", namespace, "-o", jsonpath).stdout.split()
+        return row if row == [task_id, "Succeeded"] else None
+
+    eventually(shown_by_kubectl, timeout=10, what="kubectl to show the task Succeeded")
 
 
 def test_worker_sigterm_finishes_the_batch_in_flight_and_exits_0(
