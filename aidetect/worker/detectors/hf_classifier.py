@@ -22,6 +22,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from aidetect.core.calibration import calibrated_probability
 from aidetect.core.errors import PermanentError
 from aidetect.core.models import Label, Score, SentenceScore
 from aidetect.core.profiles import DetectorProfile
@@ -139,14 +140,14 @@ class HfClassifier(Detector):
         return scores
 
     def _label(self, value: float) -> Label:
-        return "ai" if value >= self.profile.threshold else "human"
+        return self.profile.label_of(value)
 
     def _score(self, value: float, chunks: int, sentences: list[SentenceScore] | None) -> Score:
         return Score(
             score=value,
             label=self._label(value),
-            probability=None,
-            threshold=self.profile.threshold,
+            probability=calibrated_probability(self.profile.calibration, value),
+            threshold=self.profile.decision_threshold(),
             chunks=chunks,
             sentences=sentences,
         )

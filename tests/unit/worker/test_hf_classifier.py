@@ -34,7 +34,7 @@ def test_scores_are_uncalibrated_values_in_unit_interval(classifier: HfClassifie
     for result in classifier.score(TEXTS):
         assert 0.0 <= result.score <= 1.0
         assert result.probability is None
-        assert result.threshold == classifier.profile.threshold
+        assert result.threshold == classifier.profile.decision_threshold()
         assert result.label == ("ai" if result.score >= result.threshold else "human")
 
 
