@@ -17,10 +17,20 @@ from typing import Literal
 from pydantic import ValidationError
 
 from aidetect.core import conditions
-from aidetect.core.db import Database, ItemToScore
+from aidetect.core.calibration import calibrated_probability
+from aidetect.core.db import CachedScore, Database, ItemToScore, text_sha256
 from aidetect.core.errors import QueueUnavailable
 from aidetect.core.logs import task_log
-from aidetect.core.models import EventType, ItemResult, Score, TaskEvent, TaskMessage, TaskRecord
+from aidetect.core.models import (
+    EventType,
+    ItemResult,
+    Score,
+    SentenceScore,
+    TaskEvent,
+    TaskMessage,
+    TaskRecord,
+)
+from aidetect.core.profiles import DetectorProfile
 from aidetect.core.queue import Delivery, SharedPublisher
 from aidetect.core.states import TERMINAL, Phase
 from aidetect.worker.backoff import retry_delay
@@ -49,6 +59,37 @@ class Work:
 class BatchStats:
     texts: int = 0
     seconds: float = 0.0
+
+
+def from_cache(profile: DetectorProfile, c: CachedScore) -> Score:
+    """A Score from a cached raw score, judged by the profile's current threshold/calibration."""
+    sentences = (
+        [
+            SentenceScore(
+                start=x["start"], end=x["end"], score=x["score"], label=profile.label_of(x["score"])
+            )
+            for x in c.sentences
+        ]
+        if c.sentences is not None
+        else None
+    )
+    return Score(
+        score=c.score,
+        label=profile.label_of(c.score),
+        probability=calibrated_probability(profile.calibration, c.score),
+        threshold=profile.decision_threshold(),
+        chunks=c.chunks,
+        sentences=sentences,
+    )
+
+
+def to_cache(score: Score) -> CachedScore:
+    sentences = (
+        [{"start": x.start, "end": x.end, "score": x.score} for x in score.sentences]
+        if score.sentences is not None
+        else None
+    )
+    return CachedScore(score=score.score, chunks=score.chunks, sentences=sentences)
 
 
 class BatchRunner:
@@ -132,22 +173,46 @@ class BatchRunner:
             decisions.append(self._commit(detector, w, mine))
         return decisions
 
-    def _score(self, detector: Detector, work: list[Work]) -> list[Score]:
-        """Score every item; tasks asking for sentence granularity get per-sentence scores."""
-        scores: dict[tuple[int, int], Score] = {}
-        for sentences in (False, True):
-            picked = [
-                (wi, ii, item)
-                for wi, w in enumerate(work)
-                if (w.task.granularity == "sentence") == sentences
-                for ii, item in enumerate(w.items)
-            ]
-            if picked:
-                out = detector.score([item.text for _, _, item in picked], sentences=sentences)
-                scores.update({(wi, ii): s for (wi, ii, _), s in zip(picked, out, strict=True)})
-        return [scores[(wi, ii)] for wi, w in enumerate(work) for ii in range(len(w.items))]
+    def _score(self, detector: Detector, work: list[Work]) -> list[tuple[Score, bool]]:
+        """Score every item, from the result cache where it can; (score, cached) per item.
 
-    def _commit(self, detector: Detector, w: Work, scores: list[Score]) -> Decision:
+        Tasks asking for sentence granularity get per-sentence scores. Demo models are never
+        cached: their scores mean nothing and must not outlive them.
+        """
+        keys = [(text_sha256(item.text), w.task.granularity) for w in work for item in w.items]
+        texts = [item.text for w in work for item in w.items]
+        use_cache = not detector.demo
+        hits = (
+            self.db.cached_scores(
+                detector=detector.profile.name, model_version=detector.model_version, keys=keys
+            )
+            if use_cache
+            else {}
+        )
+        out: dict[int, tuple[Score, bool]] = {
+            i: (from_cache(detector.profile, hits[k]), True)
+            for i, k in enumerate(keys)
+            if k in hits
+        }
+        for sentences in (False, True):
+            todo = [
+                i for i, k in enumerate(keys) if i not in out and (k[1] == "sentence") == sentences
+            ]
+            if todo:
+                scored = detector.score([texts[i] for i in todo], sentences=sentences)
+                out.update({i: (sc, False) for i, sc in zip(todo, scored, strict=True)})
+        if use_cache:
+            fresh = [
+                (keys[i][0], keys[i][1], to_cache(sc))
+                for i, (sc, cached) in out.items()
+                if not cached
+            ]
+            self.db.store_scores(
+                detector=detector.profile.name, model_version=detector.model_version, entries=fresh
+            )
+        return [out[i] for i in range(len(keys))]
+
+    def _commit(self, detector: Detector, w: Work, scores: list[tuple[Score, bool]]) -> Decision:
         results = [
             ItemResult(
                 index=item.index,
@@ -157,9 +222,10 @@ class BatchRunner:
                 threshold=s.threshold,
                 model_version=detector.model_version,
                 chunks=s.chunks,
+                cached=cached,
                 sentences=s.sentences,
             )
-            for item, s in zip(w.items, scores, strict=True)
+            for item, (s, cached) in zip(w.items, scores, strict=True)
         ]
         outcome = self.db.record_results(w.task.id, results, self.worker)
         tlog = task_log(log, w.task.id)

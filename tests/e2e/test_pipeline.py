@@ -7,6 +7,7 @@ model is a tiny untrained classifier saved with save_pretrained and loaded by th
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -246,7 +247,8 @@ def test_worker_killed_midbatch_finishes_exactly_once(
 ) -> None:
     # Given a slow worker scoring a 40-text batch (10 messages of 4 items, batches of 8)
     victim = faulty_worker("victim", "slow", AIDETECT_TEST_SLOW_SECONDS="1.5")
-    texts = [f"Item {i} of a batch that outlives its first worker." for i in range(40)]
+    run = uuid.uuid4().hex[:8]  # texts never seen before: no result-cache hits
+    texts = [f"Item {i} of a batch that outlives its first worker ({run})." for i in range(40)]
     created = _create(
         custom_api, namespace, detection_task("survivor", texts=texts, detector="slow")
     )
@@ -351,7 +353,8 @@ def test_worker_sigterm_finishes_the_batch_in_flight_and_exits_0(
     # Given a slow worker in the middle of a 24-text batch
     assert operator.running
     draining = faulty_worker("draining", "slow", AIDETECT_TEST_SLOW_SECONDS="2")
-    texts = [f"Drained item {i}." for i in range(24)]
+    run = uuid.uuid4().hex[:8]  # texts never seen before: no result-cache hits
+    texts = [f"Drained item {i} ({run})." for i in range(24)]
     task_id = _uid(
         _create(custom_api, namespace, detection_task("drained", texts=texts, detector="slow"))
     )
@@ -372,3 +375,30 @@ def test_worker_sigterm_finishes_the_batch_in_flight_and_exits_0(
     cr = wait_for_phase(custom_api, namespace, "drained", {"Succeeded", "Failed"}, timeout=90)
     assert cr["status"]["phase"] == "Succeeded"
     assert [i.index for i in db.items(task_id)] == list(range(24))
+
+
+@pytest.mark.usefixtures("worker")
+def test_the_same_text_is_scored_once_then_served_from_the_cache(
+    namespace: str, custom_api: client.CustomObjectsApi, db: Database
+) -> None:
+    text = f"Scored once, then cached ({uuid.uuid4().hex})."
+    # Given a text scored once
+    first = _create(custom_api, namespace, detection_task("cache-first", text=text))
+    wait_for_phase(custom_api, namespace, "cache-first", {"Succeeded"}, timeout=60)
+    # When another task asks for the same text with the same profile and model
+    second = _create(custom_api, namespace, detection_task("cache-second", text=text))
+    cr = wait_for_phase(custom_api, namespace, "cache-second", {"Succeeded"}, timeout=60)
+    # Then its result comes from the cache, marked so, with the same score
+    (one,) = db.items(_uid(first))
+    (two,) = db.items(_uid(second))
+    assert (one.cached, two.cached) == (False, True)
+    assert two.score == one.score
+    assert cr["status"]["result"]["cached"] is True
+    # And a sentence-granularity request is a different entry: scored, not served from cache
+    third = _create(
+        custom_api, namespace, detection_task("cache-sentences", text=text, granularity="sentence")
+    )
+    wait_for_phase(custom_api, namespace, "cache-sentences", {"Succeeded"}, timeout=60)
+    (three,) = db.items(_uid(third))
+    assert three.cached is False
+    assert three.sentences
