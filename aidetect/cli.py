@@ -1,7 +1,7 @@
 """The `aidetect` command line: one entrypoint for every component and for users.
 
 Components: `aidetect operator`, `aidetect worker --detector NAME`, `aidetect api`.
-Users: `aidetect submit`, `aidetect status`, `aidetect db upgrade`.
+Users: `aidetect submit`, `aidetect status`, `aidetect db upgrade`, `aidetect eval`.
 Heavy imports (kopf, torch, FastAPI) happen inside the command that needs them.
 """
 
@@ -12,6 +12,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from uuid import UUID
 
 from aidetect import __version__
@@ -48,7 +49,28 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="print a task's state and result from the database")
     status.add_argument("task_id", type=UUID)
     status.add_argument("--wait", action="store_true", help="poll until the task has ended")
+    _add_eval_parser(sub)
     return parser
+
+
+def _add_eval_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    evaluate = sub.add_parser(
+        "eval", help="score labelled text with a profile: metrics, calibration, threshold"
+    )
+    evaluate.add_argument("--detector", default=None, metavar="NAME", help="profile name")
+    evaluate.add_argument(
+        "--data", required=True, type=Path, help='JSONL of {"text": ..., "label": "ai"|"human"}'
+    )
+    evaluate.add_argument("--profiles", default=None, metavar="FILE", help="profiles YAML")
+    evaluate.add_argument("--target-fpr", type=float, default=0.05, help="default: 0.05")
+    evaluate.add_argument("--calibration", choices=["platt", "isotonic"], default="platt")
+    evaluate.add_argument(
+        "--write-profile",
+        action="store_true",
+        help="write the calibration and the threshold at --target-fpr into the profiles file",
+    )
+    evaluate.add_argument("--plot", type=Path, default=None, metavar="PNG", help="ROC curve")
+    evaluate.add_argument("--batch-size", type=int, default=None, metavar="N")
 
 
 def _submit(settings: Settings, args: argparse.Namespace) -> int:
@@ -82,6 +104,29 @@ def _status(settings: Settings, task_id: UUID, wait: bool) -> int:
         sys.stdout.write(record.model_dump_json(by_alias=True, indent=2) + "\n")
     finally:
         db.close()
+    return 0
+
+
+def _eval(settings: Settings, args: argparse.Namespace) -> int:
+    from aidetect.core.errors import AidetectError
+    from aidetect.worker.evaluation import EvalOptions, run_eval
+
+    options = EvalOptions(
+        detector=args.detector,
+        data=args.data,
+        profiles_file=args.profiles or settings.profiles_file,
+        target_fpr=args.target_fpr,
+        method=args.calibration,
+        write_profile=args.write_profile,
+        plot=args.plot,
+        batch_size=args.batch_size,
+    )
+    try:
+        report = run_eval(options)
+    except (AidetectError, OSError, ValueError) as e:
+        sys.stderr.write(f"aidetect eval: error: {e}\n")
+        return 1
+    sys.stdout.write(json.dumps(report, indent=2) + "\n")
     return 0
 
 
@@ -121,6 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "submit":
         return _submit(settings, args)
+    if args.command == "eval":
+        return _eval(settings, args)
     return _status(settings, args.task_id, args.wait)
 
 

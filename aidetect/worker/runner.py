@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import ValidationError
 
 from aidetect.core import conditions
-from aidetect.core.calibration import calibrated_probability
+from aidetect.core.calibration import probability_for
 from aidetect.core.db import CachedScore, Database, ItemToScore, text_sha256
 from aidetect.core.errors import QueueUnavailable
 from aidetect.core.logs import task_log
@@ -76,7 +76,7 @@ def from_cache(profile: DetectorProfile, c: CachedScore) -> Score:
     return Score(
         score=c.score,
         label=profile.label_of(c.score),
-        probability=calibrated_probability(profile.calibration, c.score),
+        probability=probability_for(profile, c.score),
         threshold=profile.decision_threshold(),
         chunks=c.chunks,
         sentences=sentences,

@@ -22,7 +22,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from aidetect.core.calibration import calibrated_probability
+from aidetect.core.calibration import probability_for
 from aidetect.core.errors import PermanentError
 from aidetect.core.models import Label, Score, SentenceScore
 from aidetect.core.profiles import DetectorProfile
@@ -146,7 +146,7 @@ class HfClassifier(Detector):
         return Score(
             score=value,
             label=self._label(value),
-            probability=calibrated_probability(self.profile.calibration, value),
+            probability=probability_for(self.profile, value),
             threshold=self.profile.decision_threshold(),
             chunks=chunks,
             sentences=sentences,

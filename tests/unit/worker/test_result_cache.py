@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from aidetect.core.calibration import fit_isotonic
 from aidetect.core.db import CachedScore
 from aidetect.core.models import Score, SentenceScore
 from aidetect.core.profiles import Calibration, DetectorProfile
@@ -48,3 +49,13 @@ def test_sentences_round_trip_through_the_cache() -> None:
     )
     restored = from_cache(_profile(), to_cache(original))
     assert restored.sentences == original.sentences
+
+
+def test_isotonic_probability_follows_a_lower_is_ai_kind() -> None:
+    # Given an isotonic fit for Binoculars (lower is AI), stored on negated scores
+    calibration = fit_isotonic([0.7, 0.8, 0.9, 1.0], [1, 1, 0, 0], higher_is_ai=False)
+    profile = _profile(kind="binoculars", reference_model="/r", calibration=calibration)
+    # Then a low (AI-like) score gets a high probability, and a high score a low one
+    low = from_cache(profile, CachedScore(score=0.7, chunks=1, sentences=None)).probability
+    high = from_cache(profile, CachedScore(score=1.0, chunks=1, sentences=None)).probability
+    assert (low, high) == (1.0, 0.0)
