@@ -123,7 +123,7 @@ def main() -> None:
             report[label]["writes_breakdown_mean"] = {
                 k: round(v / len(per), 2) for k, v in sorted(breakdown.items())
             }
-    print(json.dumps(report, indent=2))  # noqa: T201  (a benchmark's report)
+    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from aidetect.core import conditions
 from aidetect.core.calibration import probability_for
 from aidetect.core.db import CachedScore, Database, ItemToScore, text_sha256
-from aidetect.core.errors import QueueUnavailable
+from aidetect.core.errors import PermanentError, QueueUnavailable
 from aidetect.core.logs import task_log
 from aidetect.core.models import (
     EventType,
@@ -158,9 +158,9 @@ class BatchRunner:
         started = time.monotonic()
         try:
             scores = self._score(detector, work)
-        except Exception:  # a detector error: find the message it belongs to
+        except Exception as error:  # a detector error: find the message it belongs to
             if len(work) == 1:
-                return [self._failed(detector, work[0])]
+                return [self._failed(detector, work[0], error)]
             return [d for w in work for d in self._score_and_commit(detector, [w])]
         self.last = BatchStats(
             texts=sum(len(w.items) for w in work), seconds=time.monotonic() - started
@@ -239,15 +239,26 @@ class BatchRunner:
             self._announce("progress", w.task)
         return Decision(w.delivery, "ack")
 
-    def _failed(self, detector: Detector, w: Work) -> Decision:
+    def _failed(self, detector: Detector, w: Work, error: Exception) -> Decision:
         attempt = w.delivery.attempt
         tlog = task_log(log, w.task.id)
-        tlog.exception("detector %s failed on attempt %d", detector.profile.name, attempt)
-        error = f"attempt {attempt} failed on {self.worker}: detector error"
-        if attempt >= w.task.backoff_limit + 1:
-            self._fail(w.task, attempt, error)
+        if isinstance(error, PermanentError):
+            # The input cannot be scored (e.g. too short for the model): retrying cannot help.
+            message = f"{detector.profile.name} cannot score this input: {error}"
+            if self.db.transition(
+                w.task.id, Phase.FAILED, conditions.REASON_INVALID_INPUT, message
+            ):
+                tlog.warning("failed: %s", message)
+                self._announce("finished", w.task)
             return Decision(w.delivery, "ack")
-        self.db.note_attempt(w.task.id, attempt, message=error)
+        tlog.exception("detector %s failed on attempt %d", detector.profile.name, attempt)
+        summary = f"attempt {attempt} failed on {self.worker}: {type(error).__name__}: {error}"[
+            :500
+        ]
+        if attempt >= w.task.backoff_limit + 1:
+            self._fail(w.task, attempt, summary)
+            return Decision(w.delivery, "ack")
+        self.db.note_attempt(w.task.id, attempt, message=summary)
         delay = retry_delay(attempt, base=self.retry_base, cap=self.retry_cap)
         tlog.warning("retrying in %.1fs (backoffLimit %d)", delay, w.task.backoff_limit)
         return Decision(w.delivery, "retry", delay)

@@ -14,7 +14,7 @@ from kubernetes import client, config
 from aidetect.core.db import Database, upgrade_schema
 from tests.utils.processes import ManagedProcess
 from tests.utils.services import HACK, LocalServices
-from tests.utils.tiny_models import tiny_classifier
+from tests.utils.tiny_models import tiny_causal_lm, tiny_classifier
 
 
 @pytest.fixture(scope="session")
@@ -91,17 +91,40 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def profiles_file(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Path:
+def tiny_lms(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Two tiny causal LMs with one tokenizer (an observer and a performer, say)."""
+    root = tmp_path_factory.mktemp("lms")
+    return tiny_causal_lm(root / "lm-a", seed=0), tiny_causal_lm(root / "lm-b", seed=1)
+
+
+# The zero-shot profiles of the e2e tests: one per kind, on the tiny causal LMs.
+ZERO_SHOT_PROFILES = ("binoculars-tiny", "fast-detectgpt-tiny", "perplexity-tiny", "log-rank-tiny")
+
+
+@pytest.fixture(scope="session")
+def profiles_file(
+    tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, tiny_lms: tuple[Path, Path]
+) -> Path:
+    classifier = {
+        "kind": "hf-classifier",
+        "model": str(tiny_model),
+        "aiLabel": "Fake",
+        "threshold": 0.5,
+    }
+    lm_a, lm_b = (str(p) for p in tiny_lms)
     profiles = {
         "default": "tiny",
         "profiles": {
-            name: {
-                "kind": "hf-classifier",
-                "model": str(tiny_model),
-                "aiLabel": "Fake",
-                "threshold": 0.5,
-            }
-            for name in ("tiny", "poison", "slow")
+            **dict.fromkeys(("tiny", "poison", "slow"), classifier),
+            "binoculars-tiny": {"kind": "binoculars", "model": lm_a, "referenceModel": lm_b},
+            "fast-detectgpt-tiny": {"kind": "fast-detectgpt", "model": lm_a, "threshold": 0.0},
+            "perplexity-tiny": {"kind": "perplexity", "model": lm_a, "threshold": 5.0},
+            "log-rank-tiny": {
+                "kind": "perplexity",
+                "model": lm_a,
+                "metric": "log-rank",
+                "threshold": 3.0,
+            },
         },
     }
     path = tmp_path_factory.mktemp("config") / "profiles.yaml"

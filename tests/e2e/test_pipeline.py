@@ -314,9 +314,8 @@ def test_rest_predict_then_status_gives_a_result_visible_to_kubectl(
     auth = {"Authorization": "Bearer pipeline-token"}
     with TestClient(create_app(settings)) as api:
         # When a client posts a text
-        created = api.post(
-            "/predict", json={"text": "Posted through the REST facade."}, headers=auth
-        )
+        text = "Posted through the REST facade. Second sentence, in the same post!"
+        created = api.post("/predict", json={"text": text, "granularity": "sentence"}, headers=auth)
         assert created.status_code == 202, created.text
         task_id = created.json()["taskId"]
 
@@ -332,6 +331,12 @@ def test_rest_predict_then_status_gives_a_result_visible_to_kubectl(
         status = eventually(finished, timeout=60, what="the task to succeed through the API")
     assert status["result"]["label"] in {"ai", "human"}
     assert status["items"][0]["modelVersion"].startswith("tiny-classifier@sha256:")
+    # with per-sentence scores and character offsets, through the API as on the CR
+    sentences = status["items"][0]["sentences"]
+    assert [text[x["start"] : x["end"]] for x in sentences] == [
+        "Posted through the REST facade.",
+        "Second sentence, in the same post!",
+    ]
     # And kubectl shows the same task (same uid), Succeeded once the operator has synced it
     name = created.json()["name"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aidetect.core.profiles import DetectorProfile
-from aidetect.worker.detectors.demo import build_demo_classifier
+from aidetect.worker.detectors.demo import build_demo_causal_lm, build_demo_classifier
 
 TINY_MAX_LENGTH = 16  # 14 content tokens per window, so a "long" text is a few dozen bytes
 
@@ -25,5 +25,25 @@ def classifier_profile(model: str | Path, **overrides: object) -> DetectorProfil
         "device": "cpu",
         "batch_size": 4,
         "max_length": TINY_MAX_LENGTH,
+    }
+    return DetectorProfile.model_validate(fields | overrides)
+
+
+def tiny_causal_lm(path: Path, seed: int = 0) -> Path:
+    """A tiny untrained GPT-2-style causal LM saved under `path`; seeds share one tokenizer."""
+    return build_demo_causal_lm(path / f"tiny-causal-lm-{seed}", seed=seed)
+
+
+def zero_shot_profile(kind: str, model: str | Path, **overrides: object) -> DetectorProfile:
+    """A zero-shot profile for `model` on CPU in float32 with a tiny window and a threshold."""
+    fields: dict[str, object] = {
+        "name": "tiny",
+        "kind": kind,
+        "model": str(model),
+        "device": "cpu",
+        "dtype": "float32",
+        "batch_size": 4,
+        "max_length": TINY_MAX_LENGTH,
+        "threshold": 1.0,
     }
     return DetectorProfile.model_validate(fields | overrides)

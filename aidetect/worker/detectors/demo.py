@@ -1,10 +1,12 @@
-"""A small, untrained RoBERTa-style classifier built offline from a transformers config.
+"""Small, untrained models built offline from transformers configs: a classifier and causal LMs.
 
-No model hub is reachable on the development and CI machines, so this model serves twice:
-tests drive the real loading code (`from_pretrained` on a saved directory) with it, and a
-profile with `fallback: demo` runs on it when its checkpoint cannot be loaded. It has never
-been trained: its scores mean nothing, and every result it gives says so through
-`DEMO_MODEL_VERSION`. Its labels mirror openai-community/roberta-base-openai-detector.
+No model hub is reachable on the development and CI machines, so these models serve twice:
+tests drive the real loading code (`from_pretrained` on a saved directory) with them, and a
+profile with `fallback: demo` runs on them when its checkpoint cannot be loaded. They have never
+been trained: their scores mean nothing, and every result they give says so through
+`DEMO_MODEL_VERSION`. The classifier's labels mirror openai-community/roberta-base-openai-detector;
+the GPT-2-style causal LMs stand in for the zero-shot kinds, and all share one byte-level
+tokenizer, so two seeds make a Binoculars or Fast-DetectGPT pair with identical tokenizers.
 """
 
 from __future__ import annotations
@@ -12,11 +14,19 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
-from transformers import RobertaConfig, RobertaForSequenceClassification, RobertaTokenizerFast
+from transformers import (
+    GPT2Config,
+    GPT2LMHeadModel,
+    PreTrainedModel,
+    RobertaConfig,
+    RobertaForSequenceClassification,
+    RobertaTokenizerFast,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -24,26 +34,45 @@ DEMO_MODEL_VERSION = "demo-untrained"
 DEMO_AI_LABEL = "Fake"
 DEFAULT_DEMO_ROOT = Path.home() / ".cache" / "aidetect" / "demo-models"
 CLASSIFIER_DIRNAME = "roberta-classifier"
+CAUSAL_LM_DIRNAME = "gpt2-causal-lm"
 # RoBERTa's special tokens, at RoBERTa's ids: <s>=0, <pad>=1, </s>=2, <unk>=3; then <mask>.
 SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
 MAX_LENGTH = 512
+# Short enough that a paragraph already needs several windows, so chunking is exercised.
+CAUSAL_LM_MAX_LENGTH = 64
 _REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json")
 
 
 def build_demo_classifier(directory: Path | None = None, *, seed: int = 0) -> Path:
-    """Build the demo classifier into `directory` (reused if already there) and return it.
+    """Build the demo classifier into `directory` (reused if already there) and return it."""
+    target = directory or DEFAULT_DEMO_ROOT / CLASSIFIER_DIRNAME
+    return _build(target, lambda: _untrained_classifier(seed), MAX_LENGTH)
+
+
+def build_demo_causal_lm(directory: Path | None = None, *, seed: int = 0) -> Path:
+    """Build a demo GPT-2-style causal LM into `directory` (reused if there) and return it.
+
+    Different seeds give different weights behind identical tokenizers.
+    """
+    target = directory or DEFAULT_DEMO_ROOT / f"{CAUSAL_LM_DIRNAME}-{seed}"
+    return _build(target, lambda: _untrained_causal_lm(seed), CAUSAL_LM_MAX_LENGTH)
+
+
+def _build(target: Path, make_model: Callable[[], PreTrainedModel], max_length: int) -> Path:
+    """Save tokenizer and model to `target` unless already there.
 
     The build goes to a sibling temporary directory that is renamed into place, so concurrent
     workers sharing a cache never see a half-written model.
     """
-    target = directory or DEFAULT_DEMO_ROOT / CLASSIFIER_DIRNAME
     if is_built(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        _byte_level_tokenizer().save_pretrained(staging)
-        _untrained_classifier(seed).save_pretrained(staging)
+        tokenizer = _byte_level_tokenizer()
+        tokenizer.model_max_length = max_length
+        tokenizer.save_pretrained(staging)
+        make_model().save_pretrained(staging)
         try:
             staging.rename(target)
         except OSError:
@@ -51,12 +80,12 @@ def build_demo_classifier(directory: Path | None = None, *, seed: int = 0) -> Pa
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    logger.info("built the untrained demo classifier at %s", target)
+    logger.info("built an untrained demo model at %s", target)
     return target
 
 
 def is_built(directory: Path) -> bool:
-    """Whether `directory` holds a complete saved demo classifier."""
+    """Whether `directory` holds a complete saved demo model."""
     return all((directory / name).is_file() for name in _REQUIRED_FILES)
 
 
@@ -107,5 +136,25 @@ def _untrained_classifier(seed: int) -> RobertaForSequenceClassification:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = RobertaForSequenceClassification(config)
+    model.train(False)
+    return model
+
+
+def _untrained_causal_lm(seed: int) -> GPT2LMHeadModel:
+    """A 2-layer, 32-wide GPT-2 with seeded random weights and 64 positions."""
+    config = GPT2Config(
+        vocab_size=len(SPECIAL_TOKENS) + 256,
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        n_positions=CAUSAL_LM_MAX_LENGTH,
+        initializer_range=0.3,  # as for the classifier: visibly different outputs per text
+        bos_token_id=0,
+        pad_token_id=1,
+        eos_token_id=2,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = GPT2LMHeadModel(config)
     model.train(False)
     return model

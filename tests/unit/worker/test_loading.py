@@ -12,7 +12,7 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from aidetect.core.errors import PermanentError
-from aidetect.worker.detectors import load_detector, loading
+from aidetect.worker.detectors import base, load_detector, loading
 from aidetect.worker.detectors.demo import DEMO_MODEL_VERSION
 from aidetect.worker.detectors.loading import ModelUnavailable
 from tests.utils.tiny_models import classifier_profile
@@ -25,7 +25,11 @@ def test_load_detector_serves_hf_classifier(tiny_classifier_dir: Path) -> None:
     assert (detector.device, detector.demo) == ("cpu", False)
 
 
-def test_unimplemented_kind_is_a_permanent_error(tiny_classifier_dir: Path) -> None:
+def test_unimplemented_kind_is_a_permanent_error(
+    tiny_classifier_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every kind is implemented now: pretend this worker was built without binoculars.
+    monkeypatch.delitem(base._REGISTRY, "binoculars")
     profile = classifier_profile(tiny_classifier_dir, kind="binoculars")
     with pytest.raises(PermanentError, match="kind 'binoculars'.*not implement"):
         load_detector(profile)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aidetect.worker.detectors.sentences import split_sentences
+from aidetect.worker.detectors.sentences import language_of, split_sentences
 
 
 def pieces(text: str) -> list[str]:
@@ -11,7 +11,11 @@ def pieces(text: str) -> list[str]:
 
 def test_cyrillic_offsets_are_characters_of_the_original_string() -> None:
     text = "Привет, мир. Как дела?  Всё хорошо… Да!"
-    assert pieces(text) == ["Привет, мир.", "Как дела?", "Всё хорошо…", "Да!"]
+    assert pieces(text) == [
+        "Привет, мир.",
+        "Как дела?",
+        "Всё хорошо… Да!",
+    ]  # sentencex: … does not end one
 
 
 def test_closing_quotes_stay_with_their_sentence() -> None:
@@ -29,3 +33,12 @@ def test_punctuation_inside_a_word_does_not_split() -> None:
 
 def test_whitespace_only_text_has_no_sentences() -> None:
     assert split_sentences(" \n\t ") == []
+
+
+def test_abbreviations_do_not_end_a_sentence() -> None:
+    assert pieces("Mr. Smith went home. He slept.") == ["Mr. Smith went home.", "He slept."]
+
+
+def test_mostly_cyrillic_text_is_segmented_as_russian() -> None:
+    assert language_of("Это текст про GPU.") == "ru"
+    assert language_of("A text about ГОСТ.") == "en"

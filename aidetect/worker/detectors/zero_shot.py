@@ -1,0 +1,185 @@
+"""What the zero-shot kinds (binoculars, fast-detectgpt, perplexity) share: loading and scoring.
+
+Each kind is a formula over per-token statistics of one or two causal language models
+(`token_stats`). Everything around the formula is the same for all three and lives here:
+loading the model(s) or their demo stand-ins, refusing a profile that has no decision
+threshold, and turning a number into a `Score` with its label, calibrated probability, window
+count and, on request, per-sentence scores computed from the same forward pass.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+from typing import ClassVar, Self
+
+import torch
+from transformers import AutoModelForCausalLM
+
+from aidetect.core.calibration import probability_for
+from aidetect.core.errors import PermanentError
+from aidetect.core.models import Score, SentenceScore
+from aidetect.core.profiles import DetectorProfile
+from aidetect.worker.detectors import demo, loading
+from aidetect.worker.detectors.base import Detector
+from aidetect.worker.detectors.sentences import split_sentences
+from aidetect.worker.detectors.token_stats import CausalLM, TextStats, TokenStatistics
+
+logger = logging.getLogger(__name__)
+
+Models = tuple[CausalLM, CausalLM | None]
+
+
+class ZeroShotDetector(Detector):
+    """A score computed from causal-LM token statistics by the subclass's `aggregate`."""
+
+    requires_reference: ClassVar[bool] = False
+    allows_reference: ClassVar[bool] = True
+    wants_ranks: ClassVar[bool] = False
+    wants_expectations: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        profile: DetectorProfile,
+        statistics: TokenStatistics,
+        *,
+        model_version: str,
+        device: str,
+        demo: bool,
+    ) -> None:
+        self.profile = profile
+        self.statistics = statistics
+        self.model_version = model_version
+        self.device = device
+        self.demo = demo
+        self.threshold = profile.decision_threshold()
+
+    @abstractmethod
+    def aggregate(self, stats: TextStats) -> float:
+        """The kind's score over the given token statistics (a document or one sentence)."""
+
+    @classmethod
+    def roles(cls, main: CausalLM, other: CausalLM | None) -> Models:
+        """(scoring, reference) from (profile.model, profile.reference_model)."""
+        return main, other
+
+    @classmethod
+    def load(cls, profile: DetectorProfile, *, demo_root: Path | None = None) -> Self:
+        cls.check_profile(profile)
+        device = loading.pick_device(profile.device)
+        dtype = loading.pick_dtype(profile.dtype, device)
+
+        def real() -> Models:
+            main = _load_lm(profile.model, profile.revision, device, dtype)
+            other = None
+            if profile.reference_model:
+                other = _load_lm(profile.reference_model, profile.reference_revision, device, dtype)
+            return main, other
+
+        def stand_in() -> Models:
+            root = demo_root or demo.DEFAULT_DEMO_ROOT
+            paths = [
+                demo.build_demo_causal_lm(root / f"{demo.CAUSAL_LM_DIRNAME}-{seed}", seed=seed)
+                for seed in (0, 1)
+            ]
+            main = _load_lm(str(paths[0]), None, device, dtype)
+            other = (
+                _load_lm(str(paths[1]), None, device, dtype) if profile.reference_model else None
+            )
+            return main, other
+
+        (main, other), is_demo = loading.load_or_demo(profile, real, stand_in)
+        version = "+".join(lm.version for lm in (main, other) if lm is not None)
+        if is_demo:
+            version = demo.DEMO_MODEL_VERSION
+        scoring, reference = cls.roles(main, other)
+        statistics = TokenStatistics(
+            scoring,
+            reference,
+            max_length=profile.max_length,
+            batch_size=profile.batch_size,
+            device=device,
+            ranks=cls.needs_ranks(profile),
+            expectations=cls.wants_expectations,
+        )
+        logger.info("detector %r loaded %s on %s (%s)", profile.name, version, device, dtype)
+        return cls(profile, statistics, model_version=version, device=device, demo=is_demo)
+
+    @classmethod
+    def needs_ranks(cls, profile: DetectorProfile) -> bool:
+        """Whether token ranks must be computed for this profile (a pass over the vocabulary)."""
+        return cls.wants_ranks
+
+    @classmethod
+    def check_profile(cls, profile: DetectorProfile) -> None:
+        """Refuse, before loading anything, a profile this kind cannot serve."""
+        if cls.requires_reference and not profile.reference_model:
+            raise PermanentError(
+                f"detector profile {profile.name!r} ({profile.kind}) needs reference_model "
+                "(the second model of the pair) as well as model"
+            )
+        if not cls.allows_reference and profile.reference_model:
+            raise PermanentError(
+                f"detector profile {profile.name!r} ({profile.kind}) uses one model: "
+                "remove reference_model"
+            )
+        try:
+            profile.decision_threshold()
+        except ValueError as e:
+            raise PermanentError(
+                f"{e}: set `threshold` in the profile, or fit one on labelled text from your "
+                "own domain with `aidetect eval`"
+            ) from e
+
+    def score(self, texts: Sequence[str], *, sentences: bool = False) -> list[Score]:
+        if self.demo:
+            logger.warning(
+                "detector %r is scoring %d text(s) with UNTRAINED DEMO models: "
+                "the scores mean nothing",
+                self.profile.name,
+                len(texts),
+            )
+        all_stats = self.statistics.text_stats(texts)
+        return [
+            self._score(stats, self._sentences(text, stats) if sentences else None)
+            for text, stats in zip(texts, all_stats, strict=True)
+        ]
+
+    def _sentences(self, text: str, stats: TextStats) -> list[SentenceScore]:
+        """Each sentence's score from its own tokens' statistics; sentences with none are left
+        out (possible only for a first token that nothing before it predicts)."""
+        out: list[SentenceScore] = []
+        for span in split_sentences(text):
+            keep = stats.positions_in(span.start, span.end)
+            if bool(keep.any()):
+                value = self.aggregate(stats.select(keep))
+                label = self.profile.label_of(value)
+                out.append(SentenceScore(start=span.start, end=span.end, score=value, label=label))
+        return out
+
+    def _score(self, stats: TextStats, sentences: list[SentenceScore] | None) -> Score:
+        value = self.aggregate(stats)
+        return Score(
+            score=value,
+            label=self.profile.label_of(value),
+            probability=probability_for(self.profile, value),
+            threshold=self.threshold,
+            chunks=stats.windows,
+            sentences=sentences,
+        )
+
+
+def total(values: torch.Tensor | None) -> float:
+    """The float64 sum of a statistic that the detector asked for."""
+    if values is None:
+        raise RuntimeError("a statistic the detector needs was not computed")
+    return float(values.double().sum())
+
+
+def _load_lm(source: str, revision: str | None, device: str, dtype: torch.dtype) -> CausalLM:
+    tokenizer, model = loading.load_pretrained(
+        source, revision, AutoModelForCausalLM, device=device, dtype=dtype
+    )
+    return CausalLM(tokenizer, model, loading.model_version(source, revision, model.config))
