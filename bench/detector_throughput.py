@@ -1,4 +1,4 @@
-"""Throughput of each zero-shot detector against a bare loop of its own model forward passes.
+"""Throughput of each detector kind against a bare loop of its own model forward passes.
 
 For every kind, on tiny untrained causal LMs on CPU, this times `detector.score(texts)` on a fixed
 set of texts and, in the same run, a baseline that only runs the same model forward pass(es) on
@@ -28,7 +28,12 @@ import torch
 
 from aidetect.core.profiles import DetectorProfile
 from aidetect.worker.detectors import chunking, load_detector
-from aidetect.worker.detectors.demo import CAUSAL_LM_MAX_LENGTH, build_demo_causal_lm
+from aidetect.worker.detectors.demo import (
+    CAUSAL_LM_MAX_LENGTH,
+    build_demo_causal_lm,
+    build_demo_classifier,
+)
+from aidetect.worker.detectors.hf_classifier import HfClassifier
 from aidetect.worker.detectors.zero_shot import ZeroShotDetector
 
 WORDS = "the model reads a text and says whether a machine wrote it or a person did".split()
@@ -112,6 +117,40 @@ def measure(
     }
 
 
+def measure_classifier(model: Path, texts: list[str], args: Namespace) -> dict[str, float]:
+    """The same comparison for hf-classifier: detector.score against the bare forward pass."""
+    profile = DetectorProfile.model_validate(
+        {
+            "name": "bench",
+            "kind": "hf-classifier",
+            "model": str(model),
+            "ai_label": "Fake",
+            "device": "cpu",
+            "dtype": "float32",
+            "batch_size": args.batch_size,
+        }
+    )
+    detector = load_detector(profile)
+    assert isinstance(detector, HfClassifier)
+    batches = [
+        detector.tokenizer(texts[i : i + args.batch_size], padding=True, return_tensors="pt")
+        for i in range(0, len(texts), args.batch_size)
+    ]
+
+    def bare() -> None:
+        with torch.inference_mode():
+            for batch in batches:
+                detector.model(**batch)
+
+    scored = median_rate(lambda: detector.score(texts), len(texts), args.repeats)
+    forward = median_rate(bare, len(texts), args.repeats)
+    return {
+        "detector_texts_per_s": round(scored, 1),
+        "forward_only_texts_per_s": round(forward, 1),
+        "ratio": round(scored / forward, 3),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--texts", type=int, default=64)
@@ -126,6 +165,8 @@ def main() -> None:
             build_demo_causal_lm(Path(root) / "lm-1", seed=1),
         )
         kinds = {name: measure(options, models, texts, args) for name, options in KINDS.items()}
+        classifier = build_demo_classifier(Path(root) / "classifier")
+        kinds["hf-classifier"] = measure_classifier(classifier, texts, args)
     report = {
         "device": "cpu",
         "threads": torch.get_num_threads(),

@@ -83,6 +83,15 @@ def test_example_reaches_succeeded_and_cr_agrees_with_db(
         conditions = {c["type"]: c for c in cr["status"]["conditions"]}
         assert conditions["Succeeded"]["status"] == "True"
         assert conditions["Queued"]["status"] == "False"
+        # A sentence-granularity example shows per-sentence offsets on the CR and in the
+        # database that the API serves (GET /status returns these items).
+        if cr["spec"].get("granularity") == "sentence":
+            text = cr["spec"]["text"]
+            on_cr = [text[x["start"] : x["end"]] for x in result["sentences"]]
+            (item,) = db.items(row.id)
+            assert item.sentences is not None
+            assert [text[x.start : x.end] for x in item.sentences] == on_cr
+            assert len(on_cr) == 3 and on_cr[2].startswith("Это третье")
 
 
 @pytest.mark.usefixtures("worker")
