@@ -34,6 +34,7 @@ wait_for() {
 # The project's virtualenv lives in the cache too (torch is several GB): reuse it across clones.
 AIDETECT_VENV=${AIDETECT_VENV:-$AIDETECT_CACHE/venv}
 [ -d "$AIDETECT_VENV/bin" ] && PATH=$AIDETECT_VENV/bin:$PATH
+PATH=$AIDETECT_BIN/helm-v$HELM_VERSION:$PATH  # built by hack/build-helm.sh
 export PATH
 # The virtualenv is shared by every checkout on the machine, so the checkout that runs a command
 # must come first on the import path, whatever the editable install last pointed at.
