@@ -115,7 +115,7 @@ def profiles_file(
     profiles = {
         "default": "tiny",
         "profiles": {
-            **dict.fromkeys(("tiny", "poison", "slow"), classifier),
+            **dict.fromkeys(("tiny", "poison", "slow", "priority"), classifier),
             "binoculars-tiny": {"kind": "binoculars", "model": lm_a, "referenceModel": lm_b},
             "fast-detectgpt-tiny": {"kind": "fast-detectgpt", "model": lm_a, "threshold": 0.0},
             "perplexity-tiny": {"kind": "perplexity", "model": lm_a, "threshold": 5.0},

@@ -416,3 +416,43 @@ def test_the_same_text_is_scored_once_then_served_from_the_cache(
     (three,) = db.items(_uid(third))
     assert three.cached is False
     assert three.sentences
+
+
+@pytest.mark.usefixtures("operator")
+def test_high_priority_tasks_overtake_a_normal_backlog(
+    namespace: str, custom_api: client.CustomObjectsApi, db: Database, faulty_worker: Any
+) -> None:
+    # Given a backlog of 8 normal tasks and then 2 high ones, queued while no worker runs
+    run = uuid.uuid4().hex[:8]
+    ids: dict[str, UUID] = {}
+    for i in range(8):
+        body = detection_task(f"normal-{i}", text=f"normal {i} ({run})", detector="priority")
+        ids[f"normal-{i}"] = _uid(_create(custom_api, namespace, body))
+    for i in range(2):
+        body = detection_task(
+            f"high-{i}", text=f"high {i} ({run})", detector="priority", priority=9
+        )
+        ids[f"high-{i}"] = _uid(_create(custom_api, namespace, body))
+
+    def all_queued() -> bool:
+        rows = [db.find_task(t) for t in ids.values()]
+        return all(r is not None and r.phase == Phase.QUEUED for r in rows)
+
+    eventually(all_queued, timeout=30, what="all ten tasks to be queued")
+    # When a worker starts with batches of 4 (prefetch 8 per queue: the whole normal backlog
+    # arrives before the high tasks can be told apart by arrival order)
+    faulty_worker(
+        "prioritizer", "priority", AIDETECT_WORKER_MAX_BATCH="4", AIDETECT_TEST_SLOW_SECONDS="0.5"
+    )
+    for name in ids:
+        wait_for_phase(custom_api, namespace, name, {"Succeeded"}, timeout=60)
+    # Then the high tasks are in the first batch or the second: at least 4 normal tasks finish
+    # after them. In arrival order (FIFO) both high tasks would come last, after all 8.
+    finished = {}
+    for name, task_id in ids.items():
+        at = db.get_task(task_id).finished_at
+        assert at is not None
+        finished[name] = at
+    last_high = max(finished[f"high-{i}"] for i in range(2))
+    normal_after = sum(1 for i in range(8) if finished[f"normal-{i}"] > last_high)
+    assert normal_after >= 4, finished

@@ -1,0 +1,96 @@
+# aidetect images: one Dockerfile, two targets, two bases (see docs/image.md).
+#   docker build --target slim -t aidetect:slim .                           operator and API
+#   docker build --target worker --build-arg BASE=cuda -t aidetect:worker .  GPU worker
+# Dependencies are installed before the source is copied, so that a code change rebuilds only
+# the last layer of each venv; torch is never downloaded again for a code change.
+
+# cpu or cuda: which runtime base the targets (and their builders, whose venv must match the
+# runtime's Python) start from.
+ARG BASE=cpu
+
+# --- runtime bases: each provides python3.11 and nothing else ----------------------------------
+
+FROM python:3.11-slim-bookworm AS base-cpu
+
+# The base variant, not cudnn-runtime: torch wheels from PyPI bring their own CUDA libraries
+# (cuBLAS, cuDNN, NCCL as nvidia-* wheels), so this image only needs the driver that the NVIDIA
+# container toolkit mounts, plus the NVIDIA_* environment that tells the toolkit to mount it.
+FROM nvidia/cuda:12.4.1-base-ubuntu22.04 AS base-cuda
+ARG DEBIAN_FRONTEND=noninteractive
+# Jammy's own python3.11 (universe): no third-party apt repository to trust. Versions are not
+# pinned because the base image tag pins the Ubuntu release, and within it only security and
+# bug-fix updates arrive, which a rebuild should pick up.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3.11 python3.11-venv ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+
+# DL3006 (tag the image): base-cpu and base-cuda are stages above, each pinned by tag.
+# hadolint ignore=DL3006
+FROM base-${BASE} AS base
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH \
+    HF_HOME=/models/hf
+
+# --- builders: the venv at /opt/venv -------------------------------------------------------------
+
+# The dependencies of the package itself, read from pyproject.toml: the source is not here yet.
+FROM base AS deps
+WORKDIR /src
+RUN python3.11 -m venv /opt/venv
+COPY pyproject.toml ./
+RUN python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"], sep="\n")' > requirements.txt \
+ && pip install --no-cache-dir -r requirements.txt
+
+# The `worker` extra on top. torch comes first, alone, from TORCH_INDEX_URL: PyPI's Linux torch
+# is the CUDA build (several GB); https://download.pytorch.org/whl/cpu gives a CPU-only worker.
+FROM deps AS worker-deps
+ARG TORCH_INDEX_URL=https://pypi.org/simple
+RUN python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["worker"], sep="\n")' > requirements-worker.txt \
+ && grep -E '^torch([^a-z0-9_.-]|$)' requirements-worker.txt > requirements-torch.txt \
+ && pip install --no-cache-dir --index-url "$TORCH_INDEX_URL" -r requirements-torch.txt \
+ && pip install --no-cache-dir -r requirements-worker.txt
+
+# The package, without dependencies: they are all above.
+FROM deps AS builder
+COPY README.md ./
+COPY aidetect/ aidetect/
+RUN pip install --no-cache-dir --no-deps .
+
+FROM worker-deps AS worker-builder
+COPY README.md ./
+COPY aidetect/ aidetect/
+RUN pip install --no-cache-dir --no-deps .
+
+# --- runtime targets -------------------------------------------------------------------------------
+
+FROM base AS runtime
+ARG VERSION=dev
+LABEL org.opencontainers.image.title="aidetect" \
+      org.opencontainers.image.description="A Kubernetes operator that runs AI-generated-text detection as jobs" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}"
+# A fixed numeric uid, so that Kubernetes can check runAsNonRoot; its home is writable for the
+# caches libraries keep there, and /models (HF_HOME) is where a model volume is mounted.
+RUN groupadd --gid 10001 aidetect \
+ && useradd --no-log-init --uid 10001 --gid 10001 --create-home --shell /usr/sbin/nologin aidetect \
+ && mkdir -p /models/hf \
+ && chown -R 10001:10001 /models
+WORKDIR /home/aidetect
+ENTRYPOINT ["aidetect"]
+CMD ["--help"]
+
+# The operator and the API (`aidetect operator`, `aidetect api`): no torch.
+FROM runtime AS slim
+LABEL org.opencontainers.image.title="aidetect-slim"
+COPY --from=builder /opt/venv /opt/venv
+USER 10001:10001
+
+# The worker (`aidetect worker --detector NAME`): torch, transformers, sentencex.
+FROM runtime AS worker
+LABEL org.opencontainers.image.title="aidetect-worker"
+COPY --from=worker-builder /opt/venv /opt/venv
+USER 10001:10001
