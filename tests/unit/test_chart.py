@@ -1,0 +1,340 @@
+"""The Helm chart helm/aidetect: lint, render every ci/ scenario and validate it offline.
+
+Every rendered object is validated: built-in kinds with kubernetes-validate's bundled schemas,
+the third-party CRD kinds (KEDA, Prometheus Operator) with explicit structural checks here.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from aidetect.core.profiles import ProfileSet
+from tests.utils.helm import CHART, helm_binary
+from tests.utils.services import REPO_ROOT
+
+KUBE_VERSION = "1.36.0"
+SCENARIOS = [None, *sorted(p.name for p in (CHART / "ci").glob("*-values.yaml"))]
+
+
+def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [str(helm_binary()), *args], capture_output=True, text=True, check=False, timeout=120
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"helm {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
+
+
+def values_args(scenario: str | None) -> list[str]:
+    return ["-f", str(CHART / "ci" / scenario)] if scenario else []
+
+
+@cache
+def render_text(scenario: str | None = None, *extra: str) -> str:
+    return helm(
+        "template",
+        "rel",
+        str(CHART),
+        "--namespace",
+        "ns1",
+        "--kube-version",
+        KUBE_VERSION,
+        "--include-crds",
+        *values_args(scenario),
+        *extra,
+    ).stdout
+
+
+def render(scenario: str | None = None, *extra: str) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(render_text(scenario, *extra)) if doc]
+
+
+def only(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    found = [d for d in docs if d["kind"] == kind and name in (None, d["metadata"]["name"])]
+    assert len(found) == 1, f"expected one {kind} {name or ''}, got {len(found)}"
+    return found[0]
+
+
+# --- structural checks of the kinds kubernetes-validate has no schema for ----------------------
+
+
+def _check_scaled_object(obj: dict[str, Any]) -> None:
+    assert obj["apiVersion"] == "keda.sh/v1alpha1"
+    spec = obj["spec"]
+    assert set(spec) <= {
+        "scaleTargetRef",
+        "minReplicaCount",
+        "maxReplicaCount",
+        "pollingInterval",
+        "cooldownPeriod",
+        "triggers",
+        "advanced",
+        "fallback",
+        "idleReplicaCount",
+    }
+    assert isinstance(spec["scaleTargetRef"]["name"], str) and spec["scaleTargetRef"]["name"]
+    for key in ("minReplicaCount", "maxReplicaCount", "pollingInterval", "cooldownPeriod"):
+        assert isinstance(spec[key], int), key
+    assert spec["minReplicaCount"] <= spec["maxReplicaCount"]
+    assert spec["triggers"]
+    for trigger in spec["triggers"]:
+        assert trigger["type"] == "rabbitmq"
+        meta = trigger["metadata"]
+        assert all(isinstance(v, str) for v in meta.values()), "KEDA metadata values are strings"
+        assert meta["mode"] == "QueueLength" and int(meta["value"]) > 0
+        assert meta["queueName"].startswith("aidetect.tasks.")
+        assert meta["queueName"].rsplit(".", 1)[1] in ("normal", "high")
+        assert trigger["authenticationRef"]["name"]
+
+
+def _check_trigger_authentication(obj: dict[str, Any]) -> None:
+    assert obj["apiVersion"] == "keda.sh/v1alpha1"
+    refs = obj["spec"]["secretTargetRef"]
+    assert [r["parameter"] for r in refs] == ["host"]
+    assert all(r["name"] and r["key"] for r in refs)
+
+
+def _check_service_monitor(obj: dict[str, Any]) -> None:
+    assert obj["apiVersion"] == "monitoring.coreos.com/v1"
+    spec = obj["spec"]
+    assert spec["selector"]["matchLabels"]
+    assert [(e["port"], e["path"]) for e in spec["endpoints"]] == [("http", "/metrics")]
+
+
+CUSTOM_KINDS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "ScaledObject": _check_scaled_object,
+    "TriggerAuthentication": _check_trigger_authentication,
+    "ServiceMonitor": _check_service_monitor,
+}
+
+
+# --- tests ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_lint_strict(scenario: str | None) -> None:
+    proc = helm(
+        "lint", "--strict", "--kube-version", KUBE_VERSION, str(CHART), *values_args(scenario)
+    )
+    assert "0 chart(s) failed" in proc.stdout
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_every_rendered_object_validates(scenario: str | None, tmp_path: Path) -> None:
+    docs = render(scenario)
+    builtin = [d for d in docs if d["kind"] not in CUSTOM_KINDS]
+    for doc in docs:
+        if doc["kind"] in CUSTOM_KINDS:
+            CUSTOM_KINDS[doc["kind"]](doc)
+    manifest = tmp_path / "rendered.yaml"
+    manifest.write_text(yaml.safe_dump_all(builtin))
+    validator = shutil.which("kubernetes-validate") or str(
+        Path(sys.executable).parent / "kubernetes-validate"
+    )
+    proc = subprocess.run(
+        [validator, "-k", KUBE_VERSION, "--strict", str(manifest)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    assert "Couldn't find schema" not in output, output
+    assert output.count("passed for resource") == len(builtin), output
+
+
+def test_scenarios_render_what_they_promise() -> None:
+    kinds = {s: {d["kind"] for d in render(s)} for s in SCENARIOS}
+    assert {"ScaledObject", "TriggerAuthentication", "ServiceMonitor"} <= kinds[
+        "gpu-keda-values.yaml"
+    ]
+    assert "Ingress" in kinds["ingress-values.yaml"]
+    assert "StatefulSet" not in kinds["external-db-values.yaml"]
+    assert not {"Ingress", "ScaledObject", "NetworkPolicy", "PodDisruptionBudget"} & kinds[None]
+
+
+def test_schema_rejects_a_wrong_type() -> None:
+    proc = helm(
+        "template",
+        "rel",
+        str(CHART),
+        "--kube-version",
+        KUBE_VERSION,
+        "--set",
+        "api.replicas=two",
+        check=False,
+    )
+    assert proc.returncode != 0 and "/api/replicas" in proc.stderr, proc.stderr
+
+
+def test_schema_rejects_an_unknown_key() -> None:
+    proc = helm(
+        "template",
+        "rel",
+        str(CHART),
+        "--kube-version",
+        KUBE_VERSION,
+        "--set",
+        "operator.replicaz=2",
+        check=False,
+    )
+    assert proc.returncode != 0 and "replicaz" in proc.stderr, proc.stderr
+
+
+def test_schema_rejects_an_unknown_profile_field() -> None:
+    proc = helm(
+        "template",
+        "rel",
+        str(CHART),
+        "--kube-version",
+        KUBE_VERSION,
+        "--set",
+        "profiles.profiles.roberta-openai.aiLable=Fake",
+        check=False,
+    )
+    assert proc.returncode != 0 and "aiLable" in proc.stderr, proc.stderr
+
+
+def test_operator_cluster_role_rules_come_from_crds_rbac() -> None:
+    source = [
+        d for d in yaml.safe_load_all((REPO_ROOT / "crds/rbac/operator.yaml").read_text()) if d
+    ]
+    rules = only(source, "ClusterRole", "aidetect-operator")["rules"]
+    rendered = only(render(), "ClusterRole", "ns1-rel-aidetect-operator")
+    assert rendered["rules"] == rules
+    link = CHART / "files" / "operator-rbac.yaml"
+    assert link.is_symlink() and not os.path.isabs(os.readlink(link))
+
+
+def test_api_cluster_role_is_least_privilege() -> None:
+    role = only(render(), "ClusterRole", "ns1-rel-aidetect-api")
+    assert role["rules"] == [
+        {
+            "apiGroups": ["aidetect.io"],
+            "resources": ["detectiontasks"],
+            "verbs": ["create", "get", "delete"],
+        }
+    ]
+
+
+def test_crd_in_the_chart_is_the_one_in_crds() -> None:
+    link = CHART / "crds" / "detectiontasks.aidetect.io.yaml"
+    source = REPO_ROOT / "crds" / "detectiontasks.aidetect.io.yaml"
+    assert link.is_symlink() and not os.path.isabs(os.readlink(link))
+    assert link.resolve() == source.resolve()
+    assert link.read_bytes() == source.read_bytes()
+    assert only(render(), "CustomResourceDefinition") == yaml.safe_load(source.read_text())
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_selectors_leave_out_the_chart_label(scenario: str | None) -> None:
+    selectors = []
+    for doc in render(scenario):
+        spec = doc.get("spec", {})
+        if doc["kind"] in ("Deployment", "StatefulSet", "PodDisruptionBudget", "ServiceMonitor"):
+            selectors.append(spec["selector"]["matchLabels"])
+        elif doc["kind"] == "Service":
+            selectors.append(spec["selector"])
+        elif doc["kind"] == "NetworkPolicy":
+            selectors.append(spec["podSelector"]["matchLabels"])
+    assert selectors
+    for selector in selectors:
+        assert "helm.sh/chart" not in selector and "app.kubernetes.io/version" not in selector
+        assert selector["app.kubernetes.io/instance"] == "rel"
+
+
+def test_profiles_config_map_is_what_aidetect_reads() -> None:
+    for scenario in SCENARIOS:
+        cm = only(render(scenario), "ConfigMap", "rel-aidetect-profiles")
+        profiles = ProfileSet.model_validate(yaml.safe_load(cm["data"]["profiles.yaml"]))
+        assert profiles.default in profiles.profiles
+    default = ProfileSet.model_validate(
+        yaml.safe_load(only(render(), "ConfigMap")["data"]["profiles.yaml"])
+    ).resolve(None)
+    assert (default.name, default.kind, default.ai_label) == (
+        "roberta-openai",
+        "hf-classifier",
+        "Fake",
+    )
+    assert default.model == "openai-community/roberta-base-openai-detector"
+
+
+def _env(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+
+def test_components_get_their_settings_and_secrets() -> None:
+    docs = render()
+    operator = only(docs, "Deployment", "rel-aidetect-operator")
+    assert operator["spec"]["replicas"] == 1
+    assert operator["spec"]["strategy"] == {"type": "Recreate"}
+    op = operator["spec"]["template"]["spec"]["containers"][0]
+    assert op["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    env = _env(op)
+    assert env["AIDETECT_OPERATOR_LIVENESS_PORT"] == "8080"
+    assert env["AIDETECT_PROFILES_FILE"] == "/etc/aidetect/profiles.yaml"
+    assert env["AIDETECT_DATABASE_URL"] == (
+        "postgresql://aidetect:$(AIDETECT_CHART_DB_PASSWORD)@rel-aidetect-postgresql:5432/aidetect"
+    )
+    assert env["AIDETECT_AMQP_URL"].startswith("amqp://aidetect:$(AIDETECT_CHART_AMQP_PASSWORD)@")
+    names = [e["name"] for e in op["env"]]
+    assert names.index("AIDETECT_CHART_DB_PASSWORD") < names.index("AIDETECT_DATABASE_URL")
+
+    api = only(docs, "Deployment", "rel-aidetect-api")["spec"]["template"]["spec"]["containers"][0]
+    env = _env(api)
+    assert env["AIDETECT_API_HOST"] == "0.0.0.0" and env["AIDETECT_API_NAMESPACE"] == "ns1"
+    assert env["AIDETECT_API_TOKEN"]["secretKeyRef"] == {
+        "name": "rel-aidetect-api-token",
+        "key": "token",
+    }
+    assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
+
+    worker = only(docs, "Deployment", "rel-aidetect-worker-default")["spec"]["template"]["spec"]
+    assert worker["terminationGracePeriodSeconds"] == 1800
+    env = _env(worker["containers"][0])
+    assert env["AIDETECT_WORKER_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["AIDETECT_WORKER_NODE"] == {"fieldRef": {"fieldPath": "spec.nodeName"}}
+    assert env["HF_HOME"] == "/models/hf"
+
+
+def test_pods_run_non_root_with_a_read_only_root() -> None:
+    for doc in render("gpu-keda-values.yaml"):
+        if doc["kind"] not in ("Deployment", "StatefulSet", "Pod"):
+            continue
+        pod = doc["spec"] if doc["kind"] == "Pod" else doc["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        for c in pod["containers"] + pod.get("initContainers", []):
+            assert c["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+            assert c["securityContext"]["allowPrivilegeEscalation"] is False
+            if "rabbitmq" not in doc["metadata"]["name"]:
+                assert c["securityContext"]["readOnlyRootFilesystem"] is True, doc["metadata"]
+
+
+def test_gpu_workers_use_the_cuda_image_and_keda_reads_the_same_password() -> None:
+    docs = render("gpu-keda-values.yaml")
+    worker = only(docs, "Deployment", "rel-aidetect-worker-roberta")
+    assert "replicas" not in worker["spec"], "KEDA owns the replica count"
+    pod = worker["spec"]["template"]["spec"]
+    assert pod["containers"][0]["image"] == "ghcr.io/aidetect/aidetect:0.1.0-cuda"
+    assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
+    queues = [
+        t["metadata"]["queueName"]
+        for t in only(docs, "ScaledObject", "rel-aidetect-worker-roberta")["spec"]["triggers"]
+    ]
+    assert queues == ["aidetect.tasks.roberta-openai.normal", "aidetect.tasks.roberta-openai.high"]
+    password = base64.b64decode(only(docs, "Secret", "rel-aidetect-rabbitmq")["data"]["password"])
+    host = base64.b64decode(only(docs, "Secret", "rel-aidetect-keda-rabbitmq")["data"]["host"])
+    assert host == b"amqp://aidetect:" + password + b"@rel-aidetect-rabbitmq:5672/%2F"
