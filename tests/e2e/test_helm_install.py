@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client
-from kubernetes.client.rest import ApiException
 
 from aidetect.core import crd
 from tests.utils.factories import detection_task
 from tests.utils.helm import CHART, helm_binary
+from tests.utils.tokens import service_account_client, status_of
 
 RELEASE = "it"
 INSTANCE = "app.kubernetes.io/instance"
@@ -167,31 +167,8 @@ def test_upgrade_changes_replicas_adds_a_worker_and_keeps_secrets(
 @pytest.fixture(scope="module")
 def operator_sa_client(api_client: client.ApiClient, release_ns: str) -> Iterator[client.ApiClient]:
     """An API client authenticated as the installed chart's operator ServiceAccount."""
-    token = (
-        client.CoreV1Api(api_client)
-        .create_namespaced_service_account_token(
-            f"{RELEASE}-aidetect-operator",
-            release_ns,
-            client.AuthenticationV1TokenRequest(
-                spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600)
-            ),
-        )
-        .status.token
-    )
-    cfg = client.Configuration()
-    cfg.host = api_client.configuration.host
-    cfg.ssl_ca_cert = api_client.configuration.ssl_ca_cert
-    cfg.api_key = {"authorization": f"Bearer {token}"}
-    with client.ApiClient(cfg) as sa_client:
-        yield sa_client
-
-
-def _status_of(call: Callable[[], Any]) -> int:
-    try:
-        call()
-    except ApiException as e:
-        return int(e.status)
-    return 200
+    with service_account_client(api_client, release_ns, f"{RELEASE}-aidetect-operator") as sa:
+        yield sa
 
 
 def test_operator_service_account_has_the_operator_rights(
@@ -224,7 +201,7 @@ def test_operator_service_account_has_the_operator_rights(
     assert patched["status"]["phase"] == "Queued"
     apps = client.AppsV1Api(operator_sa_client)
     assert (
-        _status_of(lambda: apps.delete_namespaced_deployment(f"{RELEASE}-aidetect-api", release_ns))
+        status_of(lambda: apps.delete_namespaced_deployment(f"{RELEASE}-aidetect-api", release_ns))
         == 403
     )
 

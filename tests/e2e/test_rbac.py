@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from kubernetes.client.rest import ApiException
 
 from aidetect.core import crd
 from tests.utils.factories import detection_task
+from tests.utils.tokens import service_account_client, status_of
 
 SA_NAMESPACE = "aidetect-system"
 SA_NAME = "aidetect-operator"
@@ -23,19 +23,7 @@ SA_NAME = "aidetect-operator"
 @pytest.fixture(scope="module")
 def operator_client(api_client: client.ApiClient) -> Iterator[client.ApiClient]:
     """An API client authenticated as the operator's ServiceAccount, via TokenRequest."""
-    core = client.CoreV1Api(api_client)
-    token = core.create_namespaced_service_account_token(
-        SA_NAME,
-        SA_NAMESPACE,
-        client.AuthenticationV1TokenRequest(
-            spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600)
-        ),
-    ).status.token
-    cfg = client.Configuration()
-    cfg.host = api_client.configuration.host
-    cfg.ssl_ca_cert = api_client.configuration.ssl_ca_cert
-    cfg.api_key = {"authorization": f"Bearer {token}"}
-    with client.ApiClient(cfg) as sa_client:
+    with service_account_client(api_client, SA_NAMESPACE, SA_NAME) as sa_client:
         yield sa_client
 
 
@@ -57,14 +45,6 @@ def secret_namespace(core_api: client.CoreV1Api, namespace: str) -> str:
         ),
     )
     return namespace
-
-
-def _status_of(call: Callable[[], Any]) -> int:
-    try:
-        call()
-    except ApiException as e:
-        return int(e.status)
-    return 200
 
 
 def test_operator_token_is_a_real_service_account_identity(
@@ -156,8 +136,8 @@ def test_operator_can_read_a_secret_only_where_opted_in(
             )
         sa = client.CoreV1Api(operator_client)
         assert sa.read_namespaced_secret("essay", secret_namespace).data["t"]
-        assert _status_of(lambda: sa.read_namespaced_secret("essay", other)) == 403
-        assert _status_of(lambda: sa.list_namespaced_secret(secret_namespace)) == 403
+        assert status_of(lambda: sa.read_namespaced_secret("essay", other)) == 403
+        assert status_of(lambda: sa.list_namespaced_secret(secret_namespace)) == 403
     finally:
         core_api.delete_namespace(other)
 
@@ -240,4 +220,4 @@ def test_operator_is_refused_what_it_does_not_need(
             }
         ),
     }
-    assert _status_of(calls[what]) == 403
+    assert status_of(calls[what]) == 403

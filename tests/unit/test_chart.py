@@ -165,46 +165,20 @@ def test_scenarios_render_what_they_promise() -> None:
     assert not {"Ingress", "ScaledObject", "NetworkPolicy", "PodDisruptionBudget"} & kinds[None]
 
 
-def test_schema_rejects_a_wrong_type() -> None:
+@pytest.mark.parametrize(
+    ("setting", "named_in_error"),
+    [
+        ("api.replicas=two", "/api/replicas"),  # a wrong type
+        ("operator.replicaz=2", "replicaz"),  # an unknown key
+        ("profiles.profiles.roberta-openai.aiLable=Fake", "aiLable"),  # a misspelt profile field
+    ],
+    ids=["wrong-type", "unknown-key", "unknown-profile-field"],
+)
+def test_schema_rejects_bad_values(setting: str, named_in_error: str) -> None:
     proc = helm(
-        "template",
-        "rel",
-        str(CHART),
-        "--kube-version",
-        KUBE_VERSION,
-        "--set",
-        "api.replicas=two",
-        check=False,
+        "template", "rel", str(CHART), "--kube-version", KUBE_VERSION, "--set", setting, check=False
     )
-    assert proc.returncode != 0 and "/api/replicas" in proc.stderr, proc.stderr
-
-
-def test_schema_rejects_an_unknown_key() -> None:
-    proc = helm(
-        "template",
-        "rel",
-        str(CHART),
-        "--kube-version",
-        KUBE_VERSION,
-        "--set",
-        "operator.replicaz=2",
-        check=False,
-    )
-    assert proc.returncode != 0 and "replicaz" in proc.stderr, proc.stderr
-
-
-def test_schema_rejects_an_unknown_profile_field() -> None:
-    proc = helm(
-        "template",
-        "rel",
-        str(CHART),
-        "--kube-version",
-        KUBE_VERSION,
-        "--set",
-        "profiles.profiles.roberta-openai.aiLable=Fake",
-        check=False,
-    )
-    assert proc.returncode != 0 and "aiLable" in proc.stderr, proc.stderr
+    assert proc.returncode != 0 and named_in_error in proc.stderr, proc.stderr
 
 
 def test_operator_cluster_role_rules_come_from_crds_rbac() -> None:
