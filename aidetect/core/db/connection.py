@@ -1,0 +1,83 @@
+"""The connection pool and transactions, and schema migrations (yoyo): the base of the DB seam.
+
+psycopg2 errors are wrapped here as `DatabaseUnavailable`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib.resources import files
+from typing import Any
+
+import psycopg2
+import psycopg2.extras
+import psycopg2.pool
+
+from aidetect.core.errors import DatabaseUnavailable
+
+psycopg2.extras.register_uuid()
+Cursor = psycopg2.extras.RealDictCursor
+
+
+def upgrade_schema(url: str) -> list[str]:
+    """Apply the pending yoyo migrations; return their ids. Safe to run concurrently."""
+    from yoyo import get_backend, read_migrations
+
+    try:
+        backend = get_backend(url)
+    except psycopg2.Error as e:
+        raise DatabaseUnavailable(f"cannot connect to the database: {e}") from e
+    migrations = read_migrations(str(files("aidetect.core") / "migrations"))
+    with backend.lock():
+        pending = backend.to_apply(migrations)
+        backend.apply_migrations(pending)
+    return [m.id for m in pending]
+
+
+class ConnectionPool:
+    """A bounded pool of connections, handed out one transaction at a time."""
+
+    def __init__(self, url: str, *, pool_max: int = 8, connect_timeout: int = 5) -> None:
+        # The pool raises when it is empty; the semaphore makes callers wait for a connection.
+        self._available = threading.BoundedSemaphore(pool_max)
+        try:
+            self._pool = psycopg2.pool.ThreadedConnectionPool(
+                1, pool_max, url, connect_timeout=connect_timeout
+            )
+        except psycopg2.Error as e:
+            raise DatabaseUnavailable(f"cannot connect to the database: {e}") from e
+
+    def close(self) -> None:
+        self._pool.closeall()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """A cursor in one transaction: committed on success, rolled back on error."""
+        if not self._available.acquire(timeout=30):
+            raise DatabaseUnavailable("no database connection free for 30s")
+        try:
+            conn = self._pool.getconn()
+        except psycopg2.Error as e:
+            self._available.release()
+            raise DatabaseUnavailable(f"no database connection: {e}") from e
+        broken = False
+        try:
+            with conn.cursor(cursor_factory=Cursor) as cur:
+                yield cur
+            conn.commit()
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as e:
+            broken = True
+            raise DatabaseUnavailable(f"database connection failed: {e}") from e
+        except BaseException:
+            if not conn.closed:
+                conn.rollback()
+            raise
+        finally:
+            self._pool.putconn(conn, close=broken or bool(conn.closed))
+            self._available.release()
+
+    def ping(self) -> None:
+        with self.transaction() as cur:
+            cur.execute("SELECT 1")

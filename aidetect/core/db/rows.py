@@ -1,0 +1,98 @@
+"""Rows to models and back: the task columns, result details, list cursors, small records."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from aidetect.core.errors import InvalidInput
+from aidetect.core.models import ItemResult, Progress, TaskRecord
+from aidetect.core.states import Phase
+
+TASK_COLUMNS = """id, namespace, name, generation, detector, granularity, priority, backoff_limit,
+    active_deadline_seconds, ttl_seconds_after_finished, phase, reason, message, attempts,
+    total_items, done_items, failed_items, result, worker, created_at, queued_at, started_at,
+    finished_at, version, cr_version, cr_deleted_at"""
+
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def task_record(row: dict[str, Any]) -> TaskRecord:
+    return TaskRecord(
+        progress=Progress(
+            total=row["total_items"], done=row["done_items"], failed=row["failed_items"]
+        ),
+        **{k: v for k, v in row.items() if k not in {"total_items", "done_items", "failed_items"}},
+    )
+
+
+@dataclass(frozen=True)
+class ItemToScore:
+    """An item a worker must score: its text and where the result goes."""
+
+    task_id: UUID
+    index: int
+    text: str
+
+
+@dataclass(frozen=True)
+class CachedScore:
+    """A raw score kept in the result cache (sentences as [{start, end, score}])."""
+
+    score: float
+    chunks: int
+    sentences: list[dict[str, Any]] | None
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    """What `record_results` did: how many results were new, and whether the task finished."""
+
+    written: int
+    finished: bool
+    skipped_phase: Phase | None = None
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    tasks: list[TaskRecord]
+    next_cursor: str | None
+
+
+def item_detail(r: ItemResult) -> dict[str, Any]:
+    return r.model_dump(
+        mode="json", by_alias=True, include={"chunks", "cached", "sentences"}, exclude_none=True
+    )
+
+
+def item_result(row: dict[str, Any]) -> ItemResult:
+    detail = row.get("detail") or {}
+    return ItemResult(
+        index=row["idx"],
+        score=row["score"],
+        label=row["label"],
+        probability=row["probability"],
+        threshold=row["threshold"],
+        model_version=row["model_version"],
+        **detail,
+    )
+
+
+def encode_cursor(created_at: datetime, task_id: UUID) -> str:
+    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{task_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        created, task_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        return datetime.fromisoformat(created), UUID(task_id)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InvalidInput(
+            "invalid cursor: pass the nextCursor of a previous page unchanged"
+        ) from e
