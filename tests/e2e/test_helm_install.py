@@ -186,7 +186,7 @@ def test_operator_service_account_has_the_operator_rights(
         crd.GROUP, crd.VERSION, crd.PLURAL, watch=True, timeout_seconds=1, _preload_content=False
     )
     assert watched.status == 200
-    watched.release_conn()
+    watched.drain_conn()  # read the watch to its end (1 s): an unread stream must not be reused
     as_operator.patch_namespaced_custom_object(
         crd.GROUP,
         crd.VERSION,

@@ -69,6 +69,7 @@ def test_operator_can_watch_and_patch_tasks_and_their_status(
         crd.GROUP, crd.VERSION, crd.PLURAL, watch=True, timeout_seconds=1, _preload_content=False
     )
     assert watched.status == 200
+    watched.drain_conn()  # read the watch to its end (1 s): an unread stream must not be reused
     api.patch_namespaced_custom_object(
         crd.GROUP,
         crd.VERSION,
