@@ -112,7 +112,7 @@ def delete_task(api: client.ApiClient, namespace: str, name: str, uid: str | Non
 
 
 def patch_status(api: client.ApiClient, ref: TaskRef, status: TaskStatus) -> bool:
-    """Write the status through /status; False if the CR (with this uid) no longer exists."""
+    """Write the status through /status; False if the CR no longer exists."""
     try:
         client.CustomObjectsApi(api).patch_namespaced_custom_object_status(
             crd.GROUP,
@@ -127,31 +127,6 @@ def patch_status(api: client.ApiClient, ref: TaskRef, status: TaskStatus) -> boo
             return False
         raise _wrap(e, f"patch status of {ref.namespace}/{ref.name}") from e
     return True
-
-
-def remove_finalizer(api: client.ApiClient, ref: TaskRef) -> None:
-    """Drop our finalizer (a JSON patch would race; the list holds only ours or kopf's)."""
-    obj = get_task(api, ref.namespace, ref.name)
-    if obj is None or obj["metadata"].get("uid") != ref.uid:
-        return
-    remaining = [f for f in obj["metadata"].get("finalizers", []) if f != FINALIZER]
-    try:
-        client.CustomObjectsApi(api).patch_namespaced_custom_object(
-            crd.GROUP,
-            crd.VERSION,
-            ref.namespace,
-            crd.PLURAL,
-            ref.name,
-            {
-                "metadata": {
-                    "finalizers": remaining,
-                    "resourceVersion": obj["metadata"]["resourceVersion"],
-                }
-            },
-        )
-    except ApiException as e:
-        if e.status not in (404, 409):
-            raise _wrap(e, f"remove finalizer of {ref.namespace}/{ref.name}") from e
 
 
 def post_event(

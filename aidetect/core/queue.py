@@ -220,11 +220,6 @@ class Broker:
             raise QueueUnavailable(f"nack failed: {e}") from e
 
 
-def decode(model: type[TaskMessage] | type[TaskEvent], body: bytes) -> Any:
-    """Parse a message body; raises pydantic.ValidationError on garbage."""
-    return model.model_validate_json(body)
-
-
 class SharedPublisher:
     """A publisher that many threads may use: one Broker behind a lock, reconnected on failure.
 

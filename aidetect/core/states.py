@@ -51,8 +51,3 @@ def advance(current: Phase, target: Phase) -> Phase:
     if not can_advance(current, target):
         raise InvalidTransition(current, target)
     return target
-
-
-def sources_of(target: Phase) -> frozenset[Phase]:
-    """The phases from which `target` can be reached (used to guard SQL updates)."""
-    return frozenset(p for p, targets in TRANSITIONS.items() if target in targets)

@@ -10,7 +10,6 @@ from aidetect.core.states import (
     InvalidTransition,
     Phase,
     advance,
-    sources_of,
 )
 
 
@@ -37,7 +36,3 @@ def test_every_phase_has_an_entry_and_every_open_phase_can_end() -> None:
     assert set(TRANSITIONS) == set(Phase)
     for phase in set(Phase) - TERMINAL:
         assert TRANSITIONS[phase] & TERMINAL
-
-
-def test_sources_of_cancelled_are_the_open_phases() -> None:
-    assert sources_of(Phase.CANCELLED) == {Phase.PENDING, Phase.QUEUED, Phase.RUNNING}
