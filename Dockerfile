@@ -1,21 +1,29 @@
 # aidetect images: one Dockerfile, two targets, two bases (see docs/image.md).
 #   docker build --target slim -t aidetect:slim .                           operator and API
 #   docker build --target worker --build-arg BASE=cuda -t aidetect:worker .  GPU worker
-# Dependencies are installed before the source is copied, so that a code change rebuilds only
-# the last layer of each venv; torch is never downloaded again for a code change.
+# Dependencies are installed before the source is copied, and the package arrives in the runtime
+# image as a wheel in a layer of its own: a code change rebuilds a layer of a few hundred KB, never
+# the venv (several GB with torch), and torch is never downloaded again for a code change.
 
 # cpu or cuda: which runtime base the targets (and their builders, whose venv must match the
 # runtime's Python) start from.
 ARG BASE=cpu
+# The base images, overridable so that the same file builds from a registry or from local images
+# (hack/build-images.sh builds on a Debian rootfs made from Debian packages, with no registry).
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG CUDA_IMAGE=nvidia/cuda:12.4.1-base-ubuntu22.04
 
 # --- runtime bases: each provides python3.11 and nothing else ----------------------------------
 
-FROM python:3.11-slim-bookworm AS base-cpu
+# DL3006 (tag the image): the default above is pinned by tag; an override names its own.
+# hadolint ignore=DL3006
+FROM ${PYTHON_IMAGE} AS base-cpu
 
 # The base variant, not cudnn-runtime: torch wheels from PyPI bring their own CUDA libraries
 # (cuBLAS, cuDNN, NCCL as nvidia-* wheels), so this image only needs the driver that the NVIDIA
 # container toolkit mounts, plus the NVIDIA_* environment that tells the toolkit to mount it.
-FROM nvidia/cuda:12.4.1-base-ubuntu22.04 AS base-cuda
+# hadolint ignore=DL3006
+FROM ${CUDA_IMAGE} AS base-cuda
 ARG DEBIAN_FRONTEND=noninteractive
 # Jammy's own python3.11 (universe): no third-party apt repository to trust. Versions are not
 # pinned because the base image tag pins the Ubuntu release, and within it only security and
@@ -54,16 +62,11 @@ RUN python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))
  && pip install --no-cache-dir --index-url "$TORCH_INDEX_URL" -r requirements-torch.txt \
  && pip install --no-cache-dir -r requirements-worker.txt
 
-# The package, without dependencies: they are all above.
+# The package as a wheel, without dependencies: they are all in the venvs above.
 FROM deps AS builder
 COPY README.md ./
 COPY aidetect/ aidetect/
-RUN pip install --no-cache-dir --no-deps .
-
-FROM worker-deps AS worker-builder
-COPY README.md ./
-COPY aidetect/ aidetect/
-RUN pip install --no-cache-dir --no-deps .
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /dist .
 
 # --- runtime targets -------------------------------------------------------------------------------
 
@@ -86,11 +89,15 @@ CMD ["--help"]
 # The operator and the API (`aidetect operator`, `aidetect api`): no torch.
 FROM runtime AS slim
 LABEL org.opencontainers.image.title="aidetect-slim"
-COPY --from=builder /opt/venv /opt/venv
+COPY --from=deps /opt/venv /opt/venv
+COPY --from=builder /dist /dist
+RUN pip install --no-cache-dir --no-deps /dist/*.whl && rm -rf /dist
 USER 10001:10001
 
 # The worker (`aidetect worker --detector NAME`): torch, transformers, sentencex.
 FROM runtime AS worker
 LABEL org.opencontainers.image.title="aidetect-worker"
-COPY --from=worker-builder /opt/venv /opt/venv
+COPY --from=worker-deps /opt/venv /opt/venv
+COPY --from=builder /dist /dist
+RUN pip install --no-cache-dir --no-deps /dist/*.whl && rm -rf /dist
 USER 10001:10001

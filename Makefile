@@ -1,5 +1,5 @@
 # The user's verbs. Each one calls a script in hack/, which says what it does as it goes.
-.PHONY: up down test test-unit lint deps
+.PHONY: up down test test-unit lint deps cluster-up cluster-test cluster-down images
 
 up:        ## start the whole local stack and leave it running
 	bash hack/up.sh
@@ -18,3 +18,15 @@ lint:      ## ruff, mypy and import-linter
 
 deps:      ## install Debian packages, the virtualenv and the control-plane binaries
 	bash hack/install-deps.sh
+
+cluster-up:   ## a real one-node cluster (kubelet, containerd, CoreDNS) with the chart installed
+	bash hack/cluster-up.sh
+
+cluster-test: ## the chart on that node: pods Ready, helm test, examples, pod kills, upgrade, uninstall
+	bash hack/cluster-test.sh
+
+cluster-down: ## stop the node and its control plane and clean up after them
+	bash hack/cluster-down.sh
+
+images:       ## build the images with buildah (no Docker, no registry) into the cache
+	bash hack/build-images.sh

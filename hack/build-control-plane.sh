@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build etcd, kube-apiserver and kube-controller-manager from Go modules into the cache
 # ($AIDETECT_BIN, default ~/.cache/aidetect/bin). Builds only what is missing.
+#   hack/build-control-plane.sh [EXTRA_K8S_BINARY...]   e.g. kubelet kube-scheduler kube-proxy
 # No distribution ships these binaries for us, and Docker is not available, hence Go.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -32,7 +33,7 @@ build_etcd() {
 
 build_kubernetes() {
   local missing=()
-  for b in kube-apiserver kube-controller-manager; do
+  for b in kube-apiserver kube-controller-manager "$@"; do
     [ -x "$KDIR/$b" ] || missing+=("$b")
   done
   if [ ${#missing[@]} -eq 0 ]; then log "kubernetes v$KUBE_VERSION binaries present in $KDIR"; return; fi
@@ -59,5 +60,5 @@ build_kubernetes() {
 }
 
 build_etcd
-build_kubernetes
+build_kubernetes "$@"
 log "control-plane binaries ready: $EDIR, $KDIR"

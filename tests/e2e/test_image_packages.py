@@ -1,10 +1,11 @@
-"""What the slim image installs, checked without Docker: its builder replayed into a fresh venv.
+"""What the slim image installs, checked without Docker: its build replayed into a fresh venv.
 
-The slim builder's own instructions (those of the stages between `base` and `builder`: WORKDIR,
-COPY, ENV and RUN) run here, in order, with `/opt/venv` and the build directory moved under
-tmp_path and `python3.11` being this interpreter; `--no-cache-dir` is dropped so that the local
+The instructions that fill the slim image's venv run here, in order: those of the stages between
+`base` and `builder` (WORKDIR, COPY, ENV and RUN: the dependencies, then the package's wheel), then
+the slim target's own install of that wheel. `/opt/venv`, `/dist` and the build directory move
+under tmp_path and `python3.11` is this interpreter; `--no-cache-dir` is dropped so that the local
 pip cache serves the downloads. Any change to how the Dockerfile installs packages changes what
-this test installs, so the two cannot drift apart.
+this test installs, so the two cannot drift apart. `make cluster-test` runs the real images.
 
 The worker target is not replayed: its extra is torch and the CUDA libraries, several GB.
 """
@@ -27,6 +28,7 @@ from tests.utils.dockerfile import REPO_ROOT, Instruction, parse_dockerfile
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 VENV_IN_IMAGE = "/opt/venv"
+WHEELS_IN_IMAGE = "/dist"
 
 
 def expand(value: str, env: Mapping[str, str]) -> str:
@@ -39,6 +41,7 @@ class BuilderReplay:
 
     def __init__(self, root: Path) -> None:
         self.venv = root / "venv"
+        self.wheels = root / "dist"
         self.workdir = root / "build"
         self.workdir.mkdir()
         shims = root / "shims"
@@ -51,6 +54,7 @@ class BuilderReplay:
         self.env.pop("VIRTUAL_ENV", None)
 
     def localise(self, text: str) -> str:
+        text = re.sub(rf"(?<![\w/]){WHEELS_IN_IMAGE}\b", str(self.wheels), text)
         return text.replace(VENV_IN_IMAGE, str(self.venv))
 
     def apply(self, ins: Instruction) -> None:
@@ -63,6 +67,10 @@ class BuilderReplay:
             # An absolute WORKDIR in the image is a folder of the build dir here.
             self.workdir = self.workdir / expand(args, self.env).lstrip("/")
             self.workdir.mkdir(parents=True, exist_ok=True)
+        elif ins.keyword == "COPY" and args.startswith("--from="):
+            # Between stages: the same localised path on both sides, so already in place here.
+            _, source, dest = shlex.split(args)
+            assert source == dest and Path(source).exists(), f"nothing replayed at {source}"
         elif ins.keyword == "COPY":
             *sources, dest = shlex.split(args)
             assert not any(s.startswith("--") for s in sources), f"COPY from context only: {args}"
@@ -93,10 +101,13 @@ class BuilderReplay:
 
 @pytest.fixture(scope="module")
 def slim_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh venv with exactly what the slim target's builder installs into /opt/venv."""
+    """A fresh venv with exactly what the slim target installs into /opt/venv."""
     dockerfile = parse_dockerfile()
     slim_copies = [i.args for i in dockerfile.stages["slim"].instructions if i.keyword == "COPY"]
-    assert slim_copies == [f"--from=builder {VENV_IN_IMAGE} {VENV_IN_IMAGE}"]
+    assert slim_copies == [
+        f"--from=deps {VENV_IN_IMAGE} {VENV_IN_IMAGE}",
+        f"--from=builder {WHEELS_IN_IMAGE} {WHEELS_IN_IMAGE}",
+    ]
 
     chain = dockerfile.chain("builder")
     names = [stage.name for stage in chain]
@@ -114,6 +125,9 @@ def slim_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 replay.apply(ins)
     for stage in builder_stages:
         for ins in stage.instructions:
+            replay.apply(ins)
+    for ins in dockerfile.stages["slim"].instructions:
+        if ins.keyword in {"COPY", "RUN"}:
             replay.apply(ins)
     assert (replay.venv / "bin" / "aidetect").exists()
     return replay.venv
