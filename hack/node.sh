@@ -2,6 +2,7 @@
 # A real Kubernetes node on this machine: the pod network, containerd, kubelet and kube-proxy.
 #   hack/node.sh network-up STATE_DIR  the pod bridge (its address is the node IP) and isolation rules
 #   hack/node.sh start STATE_DIR       containerd (images imported), kubelet, kube-proxy
+#   hack/node.sh import STATE_DIR      import images rebuilt since (hack/build-images.sh) into containerd
 #   hack/node.sh stop STATE_DIR        everything above, pods, mounts, rules, cgroups and sysctls
 # It joins the control plane that `AIDETECT_NODE_IP=... hack/control-plane.sh start STATE_DIR`
 # started. Pod traffic stays on the bridge: nothing is forwarded to or from another interface,
@@ -158,11 +159,12 @@ import_images() {
     name=$(basename "$f" .tar); id=$(cat "$f.id")
     if [ "$(cat "$CONTAINERD_ROOT/aidetect-imported/$name" 2>/dev/null)" = "$id" ]; then continue; fi
     local t0=$SECONDS
-    ctr images import --local "$f" >/dev/null
+    local out
+    out=$(ctr images import --local "$f" 2>&1) || { echo "$out" >&2; die "importing $f into containerd failed"; }
     echo "$id" > "$CONTAINERD_ROOT/aidetect-imported/$name"
     log "imported $name into containerd in $((SECONDS - t0))s"
   done
-  ctr images ls -q | grep -v '^sha256:' | sed 's/^/[images] /' >&2
+  ctr images ls -q 2>/dev/null | grep -v '^sha256:' | sed 's/^/[images] /' >&2
 }
 
 start() {
@@ -257,4 +259,10 @@ stop() {
   rm -rf --one-file-system "$dir"
 }
 
-case $cmd in network-up) network_up ;; start) start ;; stop) stop ;; *) die "unknown command $cmd" ;; esac
+case $cmd in
+  network-up) network_up ;;
+  start) start ;;
+  import) import_images ;;
+  stop) stop ;;
+  *) die "unknown command $cmd" ;;
+esac

@@ -6,6 +6,9 @@ set -euo pipefail
 : "${POSTGRES_USER:=postgres}" "${POSTGRES_DB:=$POSTGRES_USER}"
 : "${PGDATA:?PGDATA must be set}"
 if [ "${1:-postgres}" != postgres ]; then exec "$@"; fi
+# As the official entrypoint does on every start: a volume's fsGroup may have widened the mode,
+# and postgres refuses a data directory that the group can write.
+if [ -d "$PGDATA" ]; then chmod 700 "$PGDATA"; fi
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
   : "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD must be set for a new database}"
   echo "entrypoint: initialising $PGDATA for user $POSTGRES_USER"

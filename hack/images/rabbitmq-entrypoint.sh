@@ -4,6 +4,8 @@
 # reads the machine's memory, not the pod's, and would be OOM-killed before its alarm fired.
 set -euo pipefail
 if [ "${1:-rabbitmq-server}" != rabbitmq-server ]; then exec "$@"; fi
+# A volume's fsGroup may have widened the cookie's mode, which Erlang refuses.
+if [ -f "$HOME/.erlang.cookie" ]; then chmod 400 "$HOME/.erlang.cookie"; fi
 limit=
 for f in /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory/memory.limit_in_bytes; do
   if [ -r "$f" ]; then limit=$(cat "$f"); break; fi

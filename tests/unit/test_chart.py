@@ -188,6 +188,16 @@ def test_helm_template_works_without_kube_version_and_warns_nothing() -> None:
     assert any(d["kind"] == "Deployment" for d in yaml.safe_load_all(proc.stdout) if d)
 
 
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_every_pod_turns_off_service_links(scenario: str | None) -> None:
+    # A Service named <release>-api would otherwise inject AIDETECT_API_PORT=tcp://... into every
+    # pod of the namespace, which the AIDETECT_ settings read as api.port (found on a real node).
+    for obj in render(scenario):
+        spec = obj.get("spec", {}).get("template", {}).get("spec") if obj["kind"] != "Pod" else obj["spec"]
+        if spec is not None:
+            assert spec.get("enableServiceLinks") is False, (obj["kind"], obj["metadata"]["name"])
+
+
 def test_operator_cluster_role_rules_come_from_crds_rbac() -> None:
     source = [
         d for d in yaml.safe_load_all((REPO_ROOT / "crds/rbac/operator.yaml").read_text()) if d

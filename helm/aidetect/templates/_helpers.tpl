@@ -230,6 +230,9 @@ The volumes every aidetect pod mounts: the profiles ConfigMap and a writable /tm
 Pod-level settings shared by the aidetect pods: pull secrets and the pod securityContext.
 */}}
 {{- define "aidetect.podCommon" -}}
+{{- /* Service links would put AIDETECT_API_PORT=tcp://... (from the Service named aidetect-api)
+  into every pod, where the AIDETECT_ settings prefix reads it as api.port. */ -}}
+enableServiceLinks: false
 {{- with .Values.imagePullSecrets }}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
