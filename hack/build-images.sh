@@ -63,23 +63,22 @@ build_base() {
 # The worker's dependencies, downloaded once with the host's pip and mounted into the build with
 # pip set to no-index: torch (several GB with its CUDA wheels) is never downloaded twice.
 fill_wheelhouse() {
-  local want
   [ -z "${wheelhouse_checked:-}" ] || return 0
-  wheelhouse_checked=1 want=$(sha256sum "$REPO_ROOT/pyproject.toml" | cut -d' ' -f1)
-  if [ "$(cat "$WHEELS/.stamp" 2>/dev/null)" = "$want" ]; then log "wheelhouse up to date: $WHEELS"; return; fi
-  log "filling the wheelhouse $WHEELS from pyproject.toml (dependencies, worker extra, build backend)"
-  local reqs; reqs=$(python3 - "$REPO_ROOT/pyproject.toml" <<'PY'
+  wheelhouse_checked=1
+  local reqs want; reqs=$(python3 - "$REPO_ROOT/pyproject.toml" <<'PY'
 import sys, tomllib
 p = tomllib.load(open(sys.argv[1], "rb"))
 print("\n".join(p["build-system"]["requires"] + ["wheel"] + p["project"]["dependencies"]
                 + p["project"]["optional-dependencies"]["worker"]))
 PY
 )
+  want=$(echo "$reqs" | sha256sum | cut -d' ' -f1)
+  if [ "$(cat "$WHEELS/.stamp" 2>/dev/null)" = "$want" ]; then log "wheelhouse up to date: $WHEELS"; return; fi
+  log "filling the wheelhouse $WHEELS from pyproject.toml (dependencies, worker extra, build backend)"
   local t0=$SECONDS
-  # shellcheck disable=SC2086
   # The host's Python is the images' (3.11 on glibc x86_64), so its pip picks the same files.
-  "$AIDETECT_VENV/bin/pip" download --quiet --dest "$WHEELS" \
-    $(echo "$reqs" | tr '\n' ' ') 2>&1 | grep -v -i 'already downloaded' >&2 || true
+  # shellcheck disable=SC2086
+  "$AIDETECT_VENV/bin/pip" download --quiet --dest "$WHEELS" $(echo "$reqs" | tr '\n' ' ') >&2
   echo "$want" > "$WHEELS/.stamp"
   log "wheelhouse filled in $((SECONDS - t0))s ($(du -sh "$WHEELS" | cut -f1))"
 }
@@ -150,5 +149,7 @@ for image in $want; do
   esac
 done
 bah images >&2
-# Dangling layers of earlier builds: keep the store to what the current images use.
-bah rmi --prune >/dev/null 2>&1 || true
+# No `rmi --prune`: buildah's layer cache is those unnamed images. Leave no working container
+# or mount of the store behind.
+bah rm --all >/dev/null 2>&1 || true
+grep -F " $IMG/storage/overlay" /proc/mounts | cut -d' ' -f2 | sort -r | while read -r m; do umount "$m" 2>/dev/null || true; done

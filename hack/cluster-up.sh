@@ -47,6 +47,15 @@ for n in 1 2 3 4; do
   sed -e "s|@N@|$n|" -e "s|@PV_DIR@|$state/volumes/pv-$n|" -e "s|@NODE_NAME@|$AIDETECT_NODE_NAME|" \
     "$HACK_DIR/cluster/pv.yaml" | kubectl apply -f - >/dev/null
 done
+# There is no provisioner to recycle volumes: a volume whose claim was deleted (helm uninstall)
+# is wiped and made Available again, so that reinstalling finds free volumes.
+for pv in $(kubectl get pv -l aidetect.io/local-volume -o jsonpath='{range .items[?(@.status.phase=="Released")]}{.metadata.name}{"\n"}{end}'); do
+  path=$(kubectl get pv "$pv" -o jsonpath='{.spec.local.path}')
+  case $path in "$state"/volumes/pv-*) ;; *) die "volume $pv is at $path, outside $state/volumes: not wiping it" ;; esac
+  log "recycling released volume $pv ($path)"
+  find "$path" -mindepth 1 -delete
+  kubectl patch pv "$pv" --type=json -p '[{"op": "remove", "path": "/spec/claimRef"}]' >/dev/null
+done
 kubectl -n kube-system rollout status deployment/coredns --timeout=120s >&2
 
 log "a tiny classifier in the node's model cache ($state/models)"

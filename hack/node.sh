@@ -239,13 +239,16 @@ stop() {
   for t in iptables ip6tables; do
     $t -w -D FORWARD -j "$CHAIN" 2>/dev/null || true
     $t -w -F "$CHAIN" 2>/dev/null && $t -w -X "$CHAIN" 2>/dev/null || true
-    for c in KUBE-FIREWALL KUBE-KUBELET-CANARY KUBE-IPTABLES-HINT KUBE-PROXY-CANARY; do
-      for table in filter nat mangle; do
+    # kubelet's chains: the jumps to them first, then the chains themselves.
+    for table in filter nat mangle; do
+      for chain in INPUT OUTPUT FORWARD PREROUTING POSTROUTING; do
+        $t -w -t "$table" -S "$chain" 2>/dev/null | grep -E -- '-j KUBE-(FIREWALL|KUBELET-CANARY|IPTABLES-HINT|PROXY-CANARY)' \
+          | sed 's/^-A/-D/' | while read -r rule; do eval "$t -w -t $table $rule" 2>/dev/null || true; done
+      done
+      for c in KUBE-FIREWALL KUBE-KUBELET-CANARY KUBE-IPTABLES-HINT KUBE-PROXY-CANARY; do
         $t -w -t "$table" -F "$c" 2>/dev/null && $t -w -t "$table" -X "$c" 2>/dev/null || true
       done
     done
-    $t -w -D OUTPUT -j KUBE-FIREWALL 2>/dev/null || true
-    $t -w -D INPUT -j KUBE-FIREWALL 2>/dev/null || true
   done
   ip link del "$BRIDGE" 2>/dev/null || true
   for v in $(ip -o link show type veth 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1); do

@@ -78,10 +78,10 @@ def api_token(core_api: client.CoreV1Api) -> str:
 
 @pytest.fixture(scope="session")
 def db(core_api: client.CoreV1Api) -> Iterator[Database]:
-    """The bundled Postgres, through its Service (kube-proxy routes this machine's traffic)."""
-    svc = core_api.read_namespaced_service(f"{RELEASE}-postgresql", NAMESPACE)
+    """The bundled Postgres, at its pod's IP (its Service is headless): the pod bridge is local."""
+    pod = core_api.read_namespaced_pod(f"{RELEASE}-postgresql-0", NAMESPACE)
     password = secret_value(core_api, f"{RELEASE}-postgresql", "password")
-    url = f"postgresql://aidetect:{password}@{svc.spec.cluster_ip}:5432/aidetect"
+    url = f"postgresql://aidetect:{password}@{pod.status.pod_ip}:5432/aidetect"
     database = Database(url, pool_max=2)
     try:
         yield database

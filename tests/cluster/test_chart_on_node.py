@@ -8,6 +8,7 @@ stand-ins of hack/images/, not the chart's default official images.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 import urllib.request
@@ -38,8 +39,9 @@ VALUES = REPO_ROOT / "helm" / "aidetect" / "ci" / "local-node-values.yaml"
 
 
 def release_pods(core: client.CoreV1Api, selector: str = "") -> list[client.V1Pod]:
-    labels = f"app.kubernetes.io/instance={RELEASE}" + (f",{selector}" if selector else "")
-    pods = core.list_namespaced_pod(NAMESPACE, label_selector=labels).items
+    """The release's live pods, without `helm test` pods (hooks, not part of the release)."""
+    labels = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component!=test"
+    pods = core.list_namespaced_pod(NAMESPACE, label_selector=labels + (f",{selector}" if selector else "")).items
     return [p for p in pods if p.metadata.deletion_timestamp is None]
 
 
@@ -116,12 +118,13 @@ def test_a_pod_that_does_not_tolerate_the_gpu_taint_is_not_scheduled(
         return next((c.message for c in conditions if c.reason == "Unschedulable"), None)
 
     message = eventually(unschedulable, timeout=60, what="the scheduler to refuse the pod")
-    assert "nvidia.com/gpu" in message
+    assert "untolerated taint" in message
 
 
 def test_helm_test_passes(cluster_env: dict[str, str]) -> None:
-    proc = helm("test", RELEASE, "-n", NAMESPACE, "--timeout", "5m", "--logs")
-    assert "Phase:          Succeeded" in proc.stdout or "Succeeded" in proc.stdout, proc.stdout
+    # No --logs: the pod is deleted once it succeeds (hook-succeeded), before helm reads logs.
+    proc = helm("test", RELEASE, "-n", NAMESPACE, "--timeout", "5m")
+    assert re.search(r"^Phase:\s+Succeeded$", proc.stdout, re.MULTILINE), proc.stdout
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
