@@ -148,8 +148,9 @@ for image in $want; do
     *) die "unknown image $image" ;;
   esac
 done
-bah images >&2
+bah images --noheading --filter dangling=false --format '[images] {{.Name}}:{{.Tag}} {{.Size}}' >&2
 # No `rmi --prune`: buildah's layer cache is those unnamed images. Leave no working container
 # or mount of the store behind.
 bah rm --all >/dev/null 2>&1 || true
-grep -F " $IMG/storage/overlay" /proc/mounts | cut -d' ' -f2 | sort -r | while read -r m; do umount "$m" 2>/dev/null || true; done
+{ grep -F " $IMG/storage/overlay" /proc/mounts || true; } | cut -d' ' -f2 | sort -r \
+  | while read -r m; do umount "$m" 2>/dev/null || true; done

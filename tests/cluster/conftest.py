@@ -43,7 +43,7 @@ def _cluster_env() -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def cluster_env() -> dict[str, str]:
     """KUBECONFIG, PATH and the API's address from cluster-up's env.sh, exported for kubectl."""
     env = _cluster_env()

@@ -41,7 +41,9 @@ VALUES = REPO_ROOT / "helm" / "aidetect" / "ci" / "local-node-values.yaml"
 def release_pods(core: client.CoreV1Api, selector: str = "") -> list[client.V1Pod]:
     """The release's live pods, without `helm test` pods (hooks, not part of the release)."""
     labels = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component!=test"
-    pods = core.list_namespaced_pod(NAMESPACE, label_selector=labels + (f",{selector}" if selector else "")).items
+    pods = core.list_namespaced_pod(
+        NAMESPACE, label_selector=labels + (f",{selector}" if selector else "")
+    ).items
     return [p for p in pods if p.metadata.deletion_timestamp is None]
 
 
@@ -107,7 +109,9 @@ def test_a_pod_that_does_not_tolerate_the_gpu_taint_is_not_scheduled(
         metadata=client.V1ObjectMeta(name="intolerant"),
         spec=client.V1PodSpec(
             containers=[
-                client.V1Container(name="c", image="localhost/aidetect:local", image_pull_policy="Never")
+                client.V1Container(
+                    name="c", image="localhost/aidetect:local", image_pull_policy="Never"
+                )
             ]
         ),
     )
@@ -121,7 +125,7 @@ def test_a_pod_that_does_not_tolerate_the_gpu_taint_is_not_scheduled(
     assert "untolerated taint" in message
 
 
-def test_helm_test_passes(cluster_env: dict[str, str]) -> None:
+def test_helm_test_passes() -> None:
     # No --logs: the pod is deleted once it succeeds (hook-succeeded), before helm reads logs.
     proc = helm("test", RELEASE, "-n", NAMESPACE, "--timeout", "5m")
     assert re.search(r"^Phase:\s+Succeeded$", proc.stdout, re.MULTILINE), proc.stdout
@@ -145,7 +149,9 @@ def test_example_succeeds_on_a_worker_pod_of_the_node(
         status = cr["status"]
         assert status["phase"] == "Succeeded", status
         # status.worker names the worker pod (the downward API), which runs on the GPU node
-        pod = workers.get(status["worker"]) or core_api.read_namespaced_pod(status["worker"], NAMESPACE)
+        pod = workers.get(status["worker"]) or core_api.read_namespaced_pod(
+            status["worker"], NAMESPACE
+        )
         assert pod.spec.node_name == NODE
         assert pod.spec.containers[0].resources.limits["nvidia.com/gpu"] == "1"
 
@@ -186,7 +192,9 @@ def test_worker_pod_force_deleted_midbatch_finishes_exactly_once(
     # Given a batch long enough to take the worker several seconds
     run = uuid.uuid4().hex[:8]
     filler = " ".join(f"word{i}" for i in range(60))
-    texts = [f"Item {i} of a batch that outlives its worker pod ({run}). {filler}" for i in range(1000)]
+    texts = [
+        f"Item {i} of a batch that outlives its worker pod ({run}). {filler}" for i in range(1000)
+    ]
     task_id = create(custom_api, namespace, detection_task("survivor", texts=texts))
     (victim,) = release_pods(core_api, WORKER_SELECTOR)
 
@@ -234,14 +242,15 @@ def test_helm_upgrade_to_two_workers_while_tasks_run_fails_none(
     assert set(phases.values()) == {"Succeeded"}, phases
     # And back to one worker, for the tests after this one
     helm_upgrade(cluster_env)
-    eventually(lambda: len(release_pods(core_api, WORKER_SELECTOR)) == 1, timeout=120, what="1 worker")
+    eventually(
+        lambda: len(release_pods(core_api, WORKER_SELECTOR)) == 1, timeout=120, what="1 worker"
+    )
 
 
 def test_operator_pod_deleted_while_tasks_are_queued_all_finish(
     namespace: str,
     custom_api: client.CustomObjectsApi,
     core_api: client.CoreV1Api,
-    db: Database,
 ) -> None:
     # Given 30 tasks just created
     run = uuid.uuid4().hex[:8]
@@ -259,9 +268,7 @@ def test_operator_pod_deleted_while_tasks_are_queued_all_finish(
     assert new.metadata.name != operator.metadata.name
 
 
-def test_helm_uninstall_leaves_nothing_labelled_with_the_release(
-    core_api: client.CoreV1Api, cluster_env: dict[str, str]
-) -> None:
+def test_helm_uninstall_leaves_nothing_labelled_with_the_release() -> None:
     helm("uninstall", RELEASE, "-n", NAMESPACE, "--wait", "--timeout", "5m")
     selector = f"app.kubernetes.io/instance={RELEASE}"
     kinds = kubectl("api-resources", "--verbs=list", "-o", "name").stdout.split()

@@ -51,7 +51,10 @@ class BuilderReplay:
         shim.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n')
         shim.chmod(0o755)
         self.env = {**os.environ, "PATH": f"{shims}{os.pathsep}{os.environ['PATH']}"}
+        # Nothing of this checkout may be visible: pip would take the repo's own aidetect (on
+        # PYTHONPATH, as hack/lib.sh sets it) for an installed one and skip the wheel.
         self.env.pop("VIRTUAL_ENV", None)
+        self.env.pop("PYTHONPATH", None)
 
     def localise(self, text: str) -> str:
         text = re.sub(rf"(?<![\w/]){WHEELS_IN_IMAGE}\b", str(self.wheels), text)

@@ -193,7 +193,11 @@ def test_every_pod_turns_off_service_links(scenario: str | None) -> None:
     # A Service named <release>-api would otherwise inject AIDETECT_API_PORT=tcp://... into every
     # pod of the namespace, which the AIDETECT_ settings read as api.port (found on a real node).
     for obj in render(scenario):
-        spec = obj.get("spec", {}).get("template", {}).get("spec") if obj["kind"] != "Pod" else obj["spec"]
+        spec = (
+            obj.get("spec", {}).get("template", {}).get("spec")
+            if obj["kind"] != "Pod"
+            else obj["spec"]
+        )
         if spec is not None:
             assert spec.get("enableServiceLinks") is False, (obj["kind"], obj["metadata"]["name"])
 

@@ -104,5 +104,7 @@ def test_base_build_arg_chooses_between_the_cpu_and_cuda_bases(dockerfile: Docke
     assert dockerfile.stages["base-cpu"].parent == "${PYTHON_IMAGE}"
     assert dockerfile.stages["base-cuda"].parent == "${CUDA_IMAGE}"
     assert dockerfile.global_args["PYTHON_IMAGE"] == "python:3.11-slim-bookworm"
-    assert re.fullmatch(r"nvidia/cuda:[\d.]+-\w+-ubuntu[\d.]+", dockerfile.global_args["CUDA_IMAGE"])
+    assert re.fullmatch(
+        r"nvidia/cuda:[\d.]+-\w+-ubuntu[\d.]+", dockerfile.global_args["CUDA_IMAGE"]
+    )
     assert [s.name for s in dockerfile.chain("slim")][:2] == ["base-cpu", "base"]
