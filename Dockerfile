@@ -1,9 +1,9 @@
 # aidetect images: one Dockerfile, two targets, two bases (see docs/image.md).
 #   docker build --target slim -t aidetect:slim .                           operator and API
 #   docker build --target worker --build-arg BASE=cuda -t aidetect:worker .  GPU worker
-# Dependencies are installed before the source is copied, and the package arrives in the runtime
-# image as a wheel in a layer of its own: a code change rebuilds a layer of a few hundred KB, never
-# the venv (several GB with torch), and torch is never downloaded again for a code change.
+# Dependencies are installed before the source is copied, and the package arrives as a wheel in a
+# layer of its own: a code change rebuilds a layer of a few hundred KB, never the venv (several
+# GB with torch), and torch is never downloaded again for a code change.
 
 # cpu or cuda: which runtime base the targets (and their builders, whose venv must match the
 # runtime's Python) start from.
@@ -43,10 +43,23 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH \
     HF_HOME=/models/hf
 
-# --- builders: the venv at /opt/venv -------------------------------------------------------------
+# --- the runtime: what every image shares, below the venv -------------------------------------
+
+# A fixed numeric uid, so that Kubernetes can check runAsNonRoot; its home is writable for the
+# caches libraries keep there, and /models (HF_HOME) is where a model volume is mounted.
+FROM base AS runtime
+RUN groupadd --gid 10001 aidetect \
+ && useradd --no-log-init --uid 10001 --gid 10001 --create-home --shell /usr/sbin/nologin aidetect \
+ && mkdir -p /models/hf \
+ && chown -R 10001:10001 /models
+ENTRYPOINT ["aidetect"]
+CMD ["--help"]
+
+# --- the venv at /opt/venv, built in place: the targets extend it, never copy it --------------
+# (a COPY --from of the worker's venv would add a second multi-GB layer to every build)
 
 # The dependencies of the package itself, read from pyproject.toml: the source is not here yet.
-FROM base AS deps
+FROM runtime AS deps
 WORKDIR /src
 RUN python3.11 -m venv /opt/venv
 COPY pyproject.toml ./
@@ -68,36 +81,28 @@ COPY README.md ./
 COPY aidetect/ aidetect/
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /dist .
 
-# --- runtime targets -------------------------------------------------------------------------------
+# --- runtime targets: the deps venv plus the package, as a layer of its own --------------------
 
-FROM base AS runtime
+# The operator and the API (`aidetect operator`, `aidetect api`): no torch.
+FROM deps AS slim
 ARG VERSION=dev
-LABEL org.opencontainers.image.title="aidetect" \
+LABEL org.opencontainers.image.title="aidetect-slim" \
       org.opencontainers.image.description="A Kubernetes operator that runs AI-generated-text detection as jobs" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="${VERSION}"
-# A fixed numeric uid, so that Kubernetes can check runAsNonRoot; its home is writable for the
-# caches libraries keep there, and /models (HF_HOME) is where a model volume is mounted.
-RUN groupadd --gid 10001 aidetect \
- && useradd --no-log-init --uid 10001 --gid 10001 --create-home --shell /usr/sbin/nologin aidetect \
- && mkdir -p /models/hf \
- && chown -R 10001:10001 /models
 WORKDIR /home/aidetect
-ENTRYPOINT ["aidetect"]
-CMD ["--help"]
-
-# The operator and the API (`aidetect operator`, `aidetect api`): no torch.
-FROM runtime AS slim
-LABEL org.opencontainers.image.title="aidetect-slim"
-COPY --from=deps /opt/venv /opt/venv
 COPY --from=builder /dist /dist
 RUN pip install --no-cache-dir --no-deps /dist/*.whl && rm -rf /dist
 USER 10001:10001
 
 # The worker (`aidetect worker --detector NAME`): torch, transformers, sentencex.
-FROM runtime AS worker
-LABEL org.opencontainers.image.title="aidetect-worker"
-COPY --from=worker-deps /opt/venv /opt/venv
+FROM worker-deps AS worker
+ARG VERSION=dev
+LABEL org.opencontainers.image.title="aidetect-worker" \
+      org.opencontainers.image.description="A Kubernetes operator that runs AI-generated-text detection as jobs" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}"
+WORKDIR /home/aidetect
 COPY --from=builder /dist /dist
 RUN pip install --no-cache-dir --no-deps /dist/*.whl && rm -rf /dist
 USER 10001:10001

@@ -35,8 +35,10 @@ wait_for "node Ready" 120 "$state/node/kubelet.log" "" -- \
 log "advertising $GPUS fake nvidia.com/gpu on $AIDETECT_NODE_NAME"
 kubectl patch node "$AIDETECT_NODE_NAME" --subresource=status --type=json \
   -p "[{\"op\": \"add\", \"path\": \"/status/capacity/nvidia.com~1gpu\", \"value\": \"$GPUS\"}]" >/dev/null
-wait_for "allocatable GPUs" 30 "$state/node/kubelet.log" "" -- \
-  test "$(kubectl get node "$AIDETECT_NODE_NAME" -o jsonpath='{.status.allocatable.nvidia\.com/gpu}')" = "$GPUS"
+gpus_allocatable() {
+  [ "$(kubectl get node "$AIDETECT_NODE_NAME" -o jsonpath='{.status.allocatable.nvidia\.com/gpu}')" = "$GPUS" ]
+}
+wait_for "allocatable GPUs" 60 "$state/node/kubelet.log" "" -- gpus_allocatable
 
 log "CoreDNS, the default StorageClass and local volumes"
 sed -e "s|@COREDNS_IMAGE@|localhost/coredns:$COREDNS_VERSION|" -e "s|@CLUSTER_DNS@|$CLUSTER_DNS|" \

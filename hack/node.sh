@@ -164,7 +164,7 @@ import_images() {
     echo "$id" > "$CONTAINERD_ROOT/aidetect-imported/$name"
     log "imported $name into containerd in $((SECONDS - t0))s"
   done
-  ctr images ls -q 2>/dev/null | grep -v '^sha256:' | sed 's/^/[images] /' >&2
+  { ctr images ls -q 2>/dev/null || true; } | { grep -v '^sha256:' || true; } | sed 's/^/[images] /' >&2
 }
 
 start() {
@@ -185,7 +185,7 @@ start() {
 
   log "kubelet v$KUBE_VERSION: starting as node $NODE_NAME ($NODE_IP)"
   spawn kubelet "$KDIR/kubelet" --config="$dir/kubelet.yaml" --kubeconfig="$cp_dir/kubelet.kubeconfig" \
-    --root-dir="$dir/kubelet" --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" \
+    --root-dir="$dir/kubelet" --cert-dir="$dir/kubelet/pki" --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" \
     --node-labels="nvidia.com/gpu.present=true"
   wait_for "kubelet" 90 "$dir/kubelet.log" "$(cat "$dir/kubelet.pid")" -- \
     curl -fsS "http://127.0.0.1:$kubelet_healthz_port/healthz" || die "kubelet did not become healthy"
@@ -234,7 +234,8 @@ stop() {
   stop_pid containerd
   pkill -KILL -f "containerd-shim-runc-v2 -namespace k8s.io -address $dir/containerd.sock" 2>/dev/null || true
   log "unmounting and removing node state"
-  grep -F " $dir/" /proc/mounts | cut -d' ' -f2 | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  { grep -F " $dir/" /proc/mounts || true; } | cut -d' ' -f2 | sort -r \
+    | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   remove_cgroups
   for t in iptables ip6tables; do
     $t -w -D FORWARD -j "$CHAIN" 2>/dev/null || true
@@ -242,7 +243,8 @@ stop() {
     # kubelet's chains: the jumps to them first, then the chains themselves.
     for table in filter nat mangle; do
       for chain in INPUT OUTPUT FORWARD PREROUTING POSTROUTING; do
-        $t -w -t "$table" -S "$chain" 2>/dev/null | grep -E -- '-j KUBE-(FIREWALL|KUBELET-CANARY|IPTABLES-HINT|PROXY-CANARY)' \
+        { $t -w -t "$table" -S "$chain" 2>/dev/null || true; } \
+          | { grep -E -- '-j KUBE-(FIREWALL|KUBELET-CANARY|IPTABLES-HINT|PROXY-CANARY)' || true; } \
           | sed 's/^-A/-D/' | while read -r rule; do eval "$t -w -t $table $rule" 2>/dev/null || true; done
       done
       for c in KUBE-FIREWALL KUBE-KUBELET-CANARY KUBE-IPTABLES-HINT KUBE-PROXY-CANARY; do
@@ -260,6 +262,13 @@ stop() {
   fi
   if grep -qF " $dir/" /proc/mounts; then die "mounts remain under $dir; not removing it"; fi
   rm -rf --one-file-system "$dir"
+  # Fixed paths that kubelet, the runc shim and CNI use whatever they are configured with;
+  # removed only when empty, so that nothing of another runtime on this machine is touched.
+  for d in /run/containerd/s /run/containerd/runc/k8s.io /run/containerd/runc /run/containerd \
+           /var/lib/cni/results /var/lib/cni /var/lib/kubelet/device-plugins /var/lib/kubelet/pod-resources \
+           /var/lib/kubelet/plugins_registry /var/lib/kubelet/plugins /var/lib/kubelet; do
+    [ -d "$d" ] && rmdir "$d" 2>/dev/null || true
+  done
 }
 
 case $cmd in
