@@ -36,12 +36,7 @@ start() {
 
 stop() {
   for c in api worker operator; do
-    running "$c" || { rm -f "$state/$c.pid"; continue; }
-    local pid; pid=$(cat "$state/$c.pid")
-    log "stopping aidetect $c (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-    kill -KILL "$pid" 2>/dev/null || true
+    stop_pidfile "aidetect $c" "$state/$c.pid" 30
     rm -f "$state/$c.pid"
   done
 }

@@ -57,10 +57,7 @@ make_node_pki() {
     -CAcreateserial -days 30 -out "$p/apiserver-kubelet-client.crt" 2>/dev/null
 }
 
-spawn() {  # spawn NAME CMD... : run detached in its own session, pid in $dir/NAME.pid
-  local name=$1; shift
-  setsid "$@" </dev/null >"$dir/$name.log" 2>&1 & echo $! > "$dir/$name.pid"
-}
+spawn() { spawn_in "$dir" "$@"; }
 
 start() {
   if [ -f "$state/control-plane.env" ] && [ -f "$dir/apiserver.pid" ] && kill -0 "$(cat "$dir/apiserver.pid")" 2>/dev/null; then
@@ -165,14 +162,7 @@ POLICY
 
 stop() {
   [ -d "$dir" ] || { log "control plane: nothing to stop in $dir"; return; }
-  for name in scheduler controller-manager apiserver etcd; do
-    local pid; pid=$(cat "$dir/$name.pid" 2>/dev/null || true)
-    [ -n "$pid" ] || continue
-    log "stopping $name (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
+  for name in scheduler controller-manager apiserver etcd; do stop_pidfile "$name" "$dir/$name.pid"; done
   rm -rf "$dir" "$state/kubeconfig" "$state/control-plane.env"
 }
 

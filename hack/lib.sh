@@ -31,6 +31,24 @@ wait_for() {
   done
 }
 
+# spawn_in DIR NAME CMD...: run CMD detached in its own session, log DIR/NAME.log, pid DIR/NAME.pid.
+spawn_in() {
+  local d=$1 name=$2; shift 2
+  setsid "$@" </dev/null >"$d/$name.log" 2>&1 & echo $! > "$d/$name.pid"
+}
+
+# stop_pidfile NAME PIDFILE [SECONDS]: SIGTERM the process, wait up to SECONDS (10), then SIGKILL.
+stop_pidfile() {
+  local name=$1 file=$2 secs=${3:-10} pid
+  pid=$(cat "$file" 2>/dev/null || true)
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+  log "stopping $name (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  local end=$((SECONDS + secs))
+  while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 0.25; done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
 # The project's virtualenv lives in the cache too (torch is several GB): reuse it across clones.
 AIDETECT_VENV=${AIDETECT_VENV:-$AIDETECT_CACHE/venv}
 [ -d "$AIDETECT_VENV/bin" ] && PATH=$AIDETECT_VENV/bin:$PATH

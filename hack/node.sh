@@ -31,10 +31,7 @@ PAUSE_IMAGE=localhost/pause:$(cat "$AIDETECT_BIN/pause-v$KUBE_VERSION/version" 2
 SYSCTLS="kernel.panic kernel.panic_on_oops vm.overcommit_memory net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables"
 CHAIN=AIDETECT-ISOLATE
 
-spawn() {  # spawn NAME CMD... : detached in its own session, pid in $dir/NAME.pid
-  local name=$1; shift
-  setsid "$@" </dev/null >"$dir/$name.log" 2>&1 & echo $! > "$dir/$name.pid"
-}
+spawn() { spawn_in "$dir" "$@"; }
 crictl() { "$CRICTL" --runtime-endpoint "unix://$dir/containerd.sock" "$@"; }
 ctr() { "$CDIR/ctr" --address "$dir/containerd.sock" --namespace k8s.io "$@"; }
 
@@ -198,14 +195,7 @@ start() {
   log "node $NODE_NAME running: logs in $dir/*.log"
 }
 
-stop_pid() {  # stop_pid NAME: TERM, wait up to 10 s, then KILL
-  local pid; pid=$(cat "$dir/$1.pid" 2>/dev/null || true)
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-  log "stopping $1 (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.25; done
-  kill -KILL "$pid" 2>/dev/null || true
-}
+stop_pid() { stop_pidfile "$1" "$dir/$1.pid"; }
 
 # Removes a cgroup subtree bottom-up in every v1 hierarchy (and the unified one).
 remove_cgroups() {
