@@ -254,6 +254,8 @@ stop() {
   rm -rf --one-file-system "$dir"
   # Fixed paths that kubelet, the runc shim and CNI use whatever they are configured with;
   # removed only when empty, so that nothing of another runtime on this machine is touched.
+  # kubelet's device-plugin socket and checkpoint are its own (there is no device plugin here).
+  rm -f /var/lib/kubelet/device-plugins/kubelet.sock /var/lib/kubelet/device-plugins/kubelet_internal_checkpoint
   for d in /run/containerd/s /run/containerd/runc/k8s.io /run/containerd/runc /run/containerd \
            /var/lib/cni/results /var/lib/cni /var/lib/kubelet/device-plugins /var/lib/kubelet/pod-resources \
            /var/lib/kubelet/plugins_registry /var/lib/kubelet/plugins /var/lib/kubelet; do
