@@ -48,6 +48,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # A fixed numeric uid, so that Kubernetes can check runAsNonRoot; its home is writable for the
 # caches libraries keep there, and /models (HF_HOME) is where a model volume is mounted.
 FROM base AS runtime
+LABEL org.opencontainers.image.description="A Kubernetes operator that runs AI-generated-text detection as jobs" \
+      org.opencontainers.image.licenses="Apache-2.0"
 RUN groupadd --gid 10001 aidetect \
  && useradd --no-log-init --uid 10001 --gid 10001 --create-home --shell /usr/sbin/nologin aidetect \
  && mkdir -p /models/hf \
@@ -87,8 +89,6 @@ RUN pip wheel --no-cache-dir --no-deps --wheel-dir /dist .
 FROM deps AS slim
 ARG VERSION=dev
 LABEL org.opencontainers.image.title="aidetect-slim" \
-      org.opencontainers.image.description="A Kubernetes operator that runs AI-generated-text detection as jobs" \
-      org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="${VERSION}"
 WORKDIR /home/aidetect
 COPY --from=builder /dist /dist
@@ -99,8 +99,6 @@ USER 10001:10001
 FROM worker-deps AS worker
 ARG VERSION=dev
 LABEL org.opencontainers.image.title="aidetect-worker" \
-      org.opencontainers.image.description="A Kubernetes operator that runs AI-generated-text detection as jobs" \
-      org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="${VERSION}"
 WORKDIR /home/aidetect
 COPY --from=builder /dist /dist

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import os
 import shlex
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 from kubernetes import client, config
 
 from aidetect.core.db import Database
+from tests.utils.namespaces import fresh_namespace
 
 RELEASE = "aidetect"
 NAMESPACE = "aidetect"
@@ -92,9 +92,5 @@ def db(core_api: client.CoreV1Api) -> Iterator[Database]:
 @pytest.fixture
 def namespace(core_api: client.CoreV1Api) -> Iterator[str]:
     """A namespace per test for its tasks, deleted afterwards."""
-    name = f"ct-{uuid.uuid4().hex[:10]}"
-    core_api.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    try:
+    with fresh_namespace(core_api, "ct") as name:
         yield name
-    finally:
-        core_api.delete_namespace(name)

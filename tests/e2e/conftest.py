@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import yaml
 from kubernetes import client, config
 
 from aidetect.core.db import Database, upgrade_schema
+from tests.utils.namespaces import fresh_namespace
 from tests.utils.processes import ManagedProcess
 from tests.utils.services import HACK, LocalServices
 from tests.utils.tiny_models import tiny_causal_lm, tiny_classifier
@@ -47,12 +47,8 @@ def core_api(api_client: client.ApiClient) -> client.CoreV1Api:
 @pytest.fixture
 def namespace(core_api: client.CoreV1Api) -> Iterator[str]:
     """A fresh namespace per test, deleted afterwards (the namespace controller empties it)."""
-    name = f"t-{uuid.uuid4().hex[:10]}"
-    core_api.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    try:
+    with fresh_namespace(core_api, "t") as name:
         yield name
-    finally:
-        core_api.delete_namespace(name)
 
 
 @pytest.fixture(scope="session")
