@@ -20,7 +20,6 @@ bah() { buildah --root "$IMG/storage" --runroot "$IMG/run" --storage-driver over
 command -v buildah >/dev/null && command -v mmdebstrap >/dev/null || bash "$HACK_DIR/build-node.sh"
 
 BASE=localhost/aidetect-base:bookworm
-PAUSE_VERSION=$(cat "$AIDETECT_BIN/pause-v$KUBE_VERSION/version" 2>/dev/null || echo missing)
 
 # Debian's own sources on this machine (their Signed-By names Debian's archive key), so the rootfs
 # and apt inside the images use the same mirrors as the host.

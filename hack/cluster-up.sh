@@ -11,8 +11,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 state=${AIDETECT_CLUSTER_DIR:-${TMPDIR:-/tmp}/aidetect-cluster}
-export AIDETECT_NODE_IP=${AIDETECT_NODE_IP:-10.244.0.1} AIDETECT_NODE_NAME=${AIDETECT_NODE_NAME:-aidetect-node}
-CLUSTER_DNS=10.0.0.10
+export AIDETECT_NODE_IP=${AIDETECT_NODE_IP:-$DEFAULT_NODE_IP}  # also tells control-plane.sh to serve a node
 GPUS=${AIDETECT_FAKE_GPUS:-4}
 RELEASE=aidetect NAMESPACE=aidetect
 mkdir -p "$state"
@@ -27,16 +26,16 @@ bash "$HACK_DIR/control-plane.sh" start "$state"
 export KUBECONFIG=$state/kubeconfig
 bash "$HACK_DIR/node.sh" start "$state"
 
-log "waiting for node $AIDETECT_NODE_NAME to be Ready"
+log "waiting for node $NODE_NAME to be Ready"
 wait_for "node Ready" 120 "$state/node/kubelet.log" "" -- \
-  kubectl wait --for=condition=Ready "node/$AIDETECT_NODE_NAME" --timeout=5s
+  kubectl wait --for=condition=Ready "node/$NODE_NAME" --timeout=5s
 # A device plugin would advertise the GPUs; the documented stand-in is a patch of the node's
 # status ("Advertise Extended Resources for a Node"), which kubelet keeps and copies to allocatable.
-log "advertising $GPUS fake nvidia.com/gpu on $AIDETECT_NODE_NAME"
-kubectl patch node "$AIDETECT_NODE_NAME" --subresource=status --type=json \
+log "advertising $GPUS fake nvidia.com/gpu on $NODE_NAME"
+kubectl patch node "$NODE_NAME" --subresource=status --type=json \
   -p "[{\"op\": \"add\", \"path\": \"/status/capacity/nvidia.com~1gpu\", \"value\": \"$GPUS\"}]" >/dev/null
 gpus_allocatable() {
-  [ "$(kubectl get node "$AIDETECT_NODE_NAME" -o jsonpath='{.status.allocatable.nvidia\.com/gpu}')" = "$GPUS" ]
+  [ "$(kubectl get node "$NODE_NAME" -o jsonpath='{.status.allocatable.nvidia\.com/gpu}')" = "$GPUS" ]
 }
 wait_for "allocatable GPUs" 60 "$state/node/kubelet.log" "" -- gpus_allocatable
 
@@ -46,7 +45,7 @@ sed -e "s|@COREDNS_IMAGE@|localhost/coredns:$COREDNS_VERSION|" -e "s|@CLUSTER_DN
 kubectl apply -f "$HACK_DIR/cluster/storage.yaml" >/dev/null
 for n in 1 2 3 4; do
   mkdir -p "$state/volumes/pv-$n"
-  sed -e "s|@N@|$n|" -e "s|@PV_DIR@|$state/volumes/pv-$n|" -e "s|@NODE_NAME@|$AIDETECT_NODE_NAME|" \
+  sed -e "s|@N@|$n|" -e "s|@PV_DIR@|$state/volumes/pv-$n|" -e "s|@NODE_NAME@|$NODE_NAME|" \
     "$HACK_DIR/cluster/pv.yaml" | kubectl apply -f - >/dev/null
 done
 # There is no provisioner to recycle volumes: a volume whose claim was deleted (helm uninstall)
@@ -89,7 +88,7 @@ export AIDETECT_CLUSTER_API=http://$api_ip:$api_port
 ENV
 cat >&2 <<MSG
 
-The local cluster is up in $((SECONDS - t_start))s: node $AIDETECT_NODE_NAME ($AIDETECT_NODE_IP), release $RELEASE in
+The local cluster is up in $((SECONDS - t_start))s: node $NODE_NAME ($AIDETECT_NODE_IP), release $RELEASE in
 namespace $NAMESPACE (state in $state). Use it from your shell:
 
   source $state/env.sh

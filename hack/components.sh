@@ -13,7 +13,7 @@ running() { [ -f "$state/$1.pid" ] && kill -0 "$(cat "$state/$1.pid")" 2>/dev/nu
 start() {
   . "$state/env.sh"
   mkdir -p "$state/logs"
-  [ -f "$state/api-token" ] || head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$state/api-token"
+  [ -f "$state/api-token" ] || random_hex 24 > "$state/api-token"
   export AIDETECT_API_TOKEN=$(cat "$state/api-token")
   export AIDETECT_API_PORT=${AIDETECT_API_PORT:-8000} AIDETECT_LOG_FORMAT=${AIDETECT_LOG_FORMAT:-text}
   if [ -z "${HF_HUB_OFFLINE:-}" ] && ! curl -fsS --max-time 5 -o /dev/null https://huggingface.co 2>/dev/null; then

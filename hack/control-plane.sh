@@ -17,11 +17,9 @@ cmd=${1:?usage: control-plane.sh start|stop STATE_DIR}; state=${2:?usage: contro
 dir=$state/control-plane
 KDIR=$AIDETECT_BIN/kubernetes-v$KUBE_VERSION
 ETCD=$AIDETECT_BIN/etcd-v$ETCD_VERSION/etcd
-ADMIN_TOKEN=${AIDETECT_ADMIN_TOKEN:-admin-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')}
-NODE_IP=${AIDETECT_NODE_IP:-}
-NODE_NAME=${AIDETECT_NODE_NAME:-aidetect-node}
+ADMIN_TOKEN=${AIDETECT_ADMIN_TOKEN:-admin-$(random_hex 12)}
+NODE_IP=${AIDETECT_NODE_IP:-}  # empty: the loopback-only control plane of make up
 CONTROLLERS=garbagecollector,namespace,serviceaccount,serviceaccount-token,root-ca-cert-publisher,deployment,replicaset,statefulset,job,cronjob,ttl-after-finished,endpointslice
-random_token() { head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 
 # write_kubeconfig FILE TOKEN: a kubeconfig for the apiserver with that bearer token.
 write_kubeconfig() {
@@ -85,7 +83,7 @@ start() {
   if [ -n "$NODE_IP" ]; then
     make_node_pki
     # One identity per component, as kubeadm gives them: the bootstrap RBAC roles apply to each.
-    kubelet_token=$(random_token) scheduler_token=$(random_token) proxy_token=$(random_token)
+    kubelet_token=$(random_hex 16) scheduler_token=$(random_hex 16) proxy_token=$(random_hex 16)
     {
       echo "$kubelet_token,system:node:$NODE_NAME,kubelet,\"system:nodes\""
       echo "$scheduler_token,system:kube-scheduler,kube-scheduler"
@@ -114,7 +112,7 @@ POLICY
     --service-account-issuer=https://kubernetes.default.svc \
     --service-account-key-file="$dir/sa.pub" --service-account-signing-key-file="$dir/sa.key" \
     --api-audiences=https://kubernetes.default.svc \
-    --service-cluster-ip-range=10.0.0.0/24 \
+    --service-cluster-ip-range="$SERVICE_CIDR" \
     --token-auth-file="$dir/tokens.csv" --allow-privileged=true \
     --audit-policy-file="$dir/audit-policy.yaml" --audit-log-path="$dir/audit.log" \
     --audit-log-format=json --audit-log-mode=batch --audit-log-batch-max-wait=1s

@@ -11,6 +11,8 @@ REPO_ROOT=$(cd "$HACK_DIR/.." && pwd)
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
+random_hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }  # random_hex BYTES
+
 free_port() {
   python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'
 }
@@ -48,6 +50,15 @@ stop_pidfile() {
   while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 0.25; done
   kill -KILL "$pid" 2>/dev/null || true
 }
+
+# The local node's network and names (make cluster-up), in one place for every script.
+SERVICE_CIDR=10.0.0.0/24     # the apiserver's --service-cluster-ip-range, under make up too
+CLUSTER_DNS=10.0.0.10        # CoreDNS's Service IP, inside SERVICE_CIDR
+POD_CIDR=${AIDETECT_POD_CIDR:-10.244.0.0/24}
+DEFAULT_NODE_IP=10.244.0.1   # the pod bridge's address, which is also the node IP
+NODE_NAME=${AIDETECT_NODE_NAME:-aidetect-node}
+# The pause binary's version, written by hack/build-node.sh beside it; names the sandbox image.
+PAUSE_VERSION=$(cat "$AIDETECT_BIN/pause-v$KUBE_VERSION/version" 2>/dev/null || echo missing)
 
 # The project's virtualenv lives in the cache too (torch is several GB): reuse it across clones.
 AIDETECT_VENV=${AIDETECT_VENV:-$AIDETECT_CACHE/venv}

@@ -21,12 +21,8 @@ CRICTL=$AIDETECT_BIN/crictl-v$CRICTL_VERSION/crictl
 CONTAINERD_ROOT=${AIDETECT_CONTAINERD_ROOT:-$AIDETECT_CACHE/containerd}
 ARCHIVES=${AIDETECT_IMAGES:-$AIDETECT_CACHE/images}/archives
 BRIDGE=${AIDETECT_BRIDGE:-aidt0}
-POD_CIDR=${AIDETECT_POD_CIDR:-10.244.0.0/24}
-NODE_IP=${AIDETECT_NODE_IP:-10.244.0.1}
-NODE_NAME=${AIDETECT_NODE_NAME:-aidetect-node}
-CLUSTER_DNS=${AIDETECT_CLUSTER_DNS:-10.0.0.10}
-SERVICE_CIDR=${AIDETECT_SERVICE_CIDR:-10.0.0.0/24}  # control-plane.sh's --service-cluster-ip-range
-PAUSE_IMAGE=localhost/pause:$(cat "$AIDETECT_BIN/pause-v$KUBE_VERSION/version" 2>/dev/null || echo missing)
+NODE_IP=${AIDETECT_NODE_IP:-$DEFAULT_NODE_IP}
+PAUSE_IMAGE=localhost/pause:$PAUSE_VERSION
 # What kubelet and the bridge plugin change (docs/local-stack.md), restored by `stop`.
 SYSCTLS="kernel.panic kernel.panic_on_oops vm.overcommit_memory net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables"
 CHAIN=AIDETECT-ISOLATE

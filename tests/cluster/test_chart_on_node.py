@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import time
 import urllib.request
 import uuid
@@ -26,6 +25,7 @@ from aidetect.core.db import Database
 from aidetect.core.states import Phase
 from tests.cluster.conftest import NAMESPACE, NODE, RELEASE
 from tests.utils.factories import detection_task
+from tests.utils.helm import CHART, helm
 from tests.utils.kubectl import apply_file, kubectl
 from tests.utils.services import REPO_ROOT
 from tests.utils.waiting import eventually, wait_for_phase
@@ -35,7 +35,8 @@ pytestmark = pytest.mark.timeout(600)
 EXAMPLES = sorted((REPO_ROOT / "examples").glob("*.yaml"))
 COMPONENTS = {"operator", "api", "worker-default", "postgresql", "rabbitmq"}
 WORKER_SELECTOR = "app.kubernetes.io/component=worker-default"
-VALUES = REPO_ROOT / "helm" / "aidetect" / "ci" / "local-node-values.yaml"
+VALUES = CHART / "ci" / "local-node-values.yaml"
+HELM_TIMEOUT = 600  # each call passes --timeout 5m to helm, plus its own start-up
 
 
 def release_pods(core: client.CoreV1Api, selector: str = "") -> list[client.V1Pod]:
@@ -60,20 +61,13 @@ def create(custom: client.CustomObjectsApi, namespace: str, body: dict[str, Any]
     return UUID(created["metadata"]["uid"])
 
 
-def helm(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        ["helm", *args], capture_output=True, text=True, check=False, timeout=timeout
-    )
-    assert proc.returncode == 0, f"helm {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
-    return proc
-
-
 def helm_upgrade(cluster_env: dict[str, str], *sets: str) -> None:
     models = Path(cluster_env["AIDETECT_CLUSTER_DIR"]) / "models"
     helm(
-        "upgrade", RELEASE, str(REPO_ROOT / "helm" / "aidetect"), "-n", NAMESPACE,
+        "upgrade", RELEASE, str(CHART), "-n", NAMESPACE,
         "-f", str(VALUES), "--set", f"workers[0].modelCache.hostPath={models}",
         *[arg for s in sets for arg in ("--set", s)], "--wait", "--timeout", "5m",
+        timeout=HELM_TIMEOUT,
     )  # fmt: skip
 
 
@@ -127,7 +121,7 @@ def test_a_pod_that_does_not_tolerate_the_gpu_taint_is_not_scheduled(
 
 def test_helm_test_passes() -> None:
     # No --logs: the pod is deleted once it succeeds (hook-succeeded), before helm reads logs.
-    proc = helm("test", RELEASE, "-n", NAMESPACE, "--timeout", "5m")
+    proc = helm("test", RELEASE, "-n", NAMESPACE, "--timeout", "5m", timeout=HELM_TIMEOUT)
     assert re.search(r"^Phase:\s+Succeeded$", proc.stdout, re.MULTILINE), proc.stdout
 
 
@@ -269,7 +263,7 @@ def test_operator_pod_deleted_while_tasks_are_queued_all_finish(
 
 
 def test_helm_uninstall_leaves_nothing_labelled_with_the_release() -> None:
-    helm("uninstall", RELEASE, "-n", NAMESPACE, "--wait", "--timeout", "5m")
+    helm("uninstall", RELEASE, "-n", NAMESPACE, "--wait", "--timeout", "5m", timeout=HELM_TIMEOUT)
     selector = f"app.kubernetes.io/instance={RELEASE}"
     kinds = kubectl("api-resources", "--verbs=list", "-o", "name").stdout.split()
     # Events carry no labels; the CRD is kept on purpose (helm never deletes crds/).

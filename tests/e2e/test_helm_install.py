@@ -6,7 +6,6 @@ what Helm and the apiserver do with the chart's objects.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 import uuid
@@ -20,7 +19,7 @@ from kubernetes import client
 
 from aidetect.core import crd
 from tests.utils.factories import detection_task
-from tests.utils.helm import CHART, helm_binary
+from tests.utils.helm import CHART, helm
 from tests.utils.tokens import service_account_client, status_of
 
 RELEASE = "it"
@@ -28,17 +27,7 @@ INSTANCE = "app.kubernetes.io/instance"
 
 
 def run_helm(kubeconfig: str, *args: str) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [str(helm_binary()), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=180,
-        env={**os.environ, "KUBECONFIG": kubeconfig},
-    )
-    if proc.returncode != 0:
-        raise AssertionError(f"helm {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
-    return proc
+    return helm(*args, timeout=180, kubeconfig=kubeconfig)
 
 
 def wait_until(what: str, check: Callable[[], bool], timeout: float = 60) -> None:
@@ -58,13 +47,10 @@ def release_ns(kubeconfig: str, core_api: client.CoreV1Api) -> Iterator[str]:
     try:
         yield name
     finally:
-        subprocess.run(
-            [str(helm_binary()), "uninstall", RELEASE, "-n", name, "--ignore-not-found"],
-            env={**os.environ, "KUBECONFIG": kubeconfig},
-            capture_output=True,
-            check=False,
-            timeout=180,
-        )
+        helm(
+            "uninstall", RELEASE, "-n", name, "--ignore-not-found",
+            check=False, timeout=180, kubeconfig=kubeconfig,
+        )  # fmt: skip
         core_api.delete_namespace(name)
 
 

@@ -19,20 +19,11 @@ import pytest
 import yaml
 
 from aidetect.core.profiles import ProfileSet
-from tests.utils.helm import CHART, helm_binary
+from tests.utils.helm import CHART, helm
 from tests.utils.services import REPO_ROOT
 
 KUBE_VERSION = "1.36.0"
 SCENARIOS = [None, *sorted(p.name for p in (CHART / "ci").glob("*-values.yaml"))]
-
-
-def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [str(helm_binary()), *args], capture_output=True, text=True, check=False, timeout=120
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"helm {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
-    return proc
 
 
 def values_args(scenario: str | None) -> list[str]:

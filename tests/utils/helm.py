@@ -1,8 +1,9 @@
-"""Where the chart is, and the pinned helm binary that hack/build-helm.sh builds."""
+"""Where the chart is, the pinned helm binary that hack/build-helm.sh builds, and a runner."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,23 @@ def helm_binary() -> Path:
     if not os.access(helm, os.X_OK):
         pytest.fail(f"helm is missing at {helm}: build it with `bash hack/build-helm.sh`")
     return helm
+
+
+def helm(
+    *args: str, check: bool = True, timeout: float = 120, kubeconfig: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the pinned helm; with check, a non-zero exit raises with helm's output."""
+    env = {**os.environ, "KUBECONFIG": kubeconfig} if kubeconfig else None
+    proc = subprocess.run(
+        [str(helm_binary()), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+        env=env,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"helm {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
+    return proc
