@@ -16,9 +16,11 @@ from pydantic_core import PydanticCustomError
 
 from aidetect.core.errors import InvalidInput
 from aidetect.core.models import (
+    MAX_ACTIVE_DEADLINE_SECONDS,
     MAX_BATCH_CHARS,
     MAX_BATCH_ITEMS,
     MAX_TEXT_CHARS,
+    MAX_TTL_SECONDS_AFTER_FINISHED,
     CamelModel,
     Granularity,
     ItemResult,
@@ -31,6 +33,7 @@ from aidetect.core.models import (
 )
 from aidetect.core.profiles import PROFILE_NAME_PATTERN
 from aidetect.core.states import Phase
+from aidetect.core.texts import is_blank, storage_problem
 
 SINGLE_EXAMPLE: JsonDict = {"text": "The quick brown fox jumps over the lazy dog.", "priority": 5}
 BATCH_EXAMPLE: JsonDict = {
@@ -49,9 +52,15 @@ PREDICT_EXAMPLES: dict[str, Any] = {
 
 
 def _check_text(field: str, text: str) -> None:
-    if not text.strip():
+    if is_blank(text):
         raise PydanticCustomError(
-            "blank_text", "{field} is empty or whitespace only", {"field": field}
+            "blank_text",
+            "{field} is empty or blank (only whitespace, zero-width or control characters)",
+            {"field": field},
+        )
+    if problem := storage_problem(text):
+        raise PydanticCustomError(
+            "invalid_character", "{field} {problem}", {"field": field, "problem": problem}
         )
     if len(text) > MAX_TEXT_CHARS:
         raise PydanticCustomError(
@@ -88,11 +97,17 @@ class TaskCreate(CamelModel):
     granularity: Granularity = "document"
     priority: int = Field(default=0, ge=0, le=9, description="0-4 normal, 5-9 high.")
     backoff_limit: int = Field(default=3, ge=0, le=20, description="Retries before Failed.")
-    active_deadline_seconds: int | None = Field(default=None, ge=1)
+    active_deadline_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_ACTIVE_DEADLINE_SECONDS,
+        description="Fail the task if it has not finished this long after creation (<= 30 days).",
+    )
     ttl_seconds_after_finished: int | None = Field(
         default=None,
         ge=0,
-        description="Delete the CR this long after it finishes (the record stays).",
+        le=MAX_TTL_SECONDS_AFTER_FINISHED,
+        description="Delete the CR this long after it finishes (<= 1 year; the record stays).",
     )
 
     @field_validator("detector", mode="before")

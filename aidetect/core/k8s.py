@@ -18,6 +18,7 @@ from aidetect.core import crd
 from aidetect.core.errors import InvalidInput, KubeUnavailable
 from aidetect.core.models import TaskSpec, TextFrom
 from aidetect.core.status import TaskStatus
+from aidetect.core.texts import is_blank, storage_problem
 
 FINALIZER = "aidetect.io/cancel-on-delete"
 TIMEOUT = (5, 30)  # (connect, read) seconds: a hung apiserver must not hold a thread forever
@@ -187,7 +188,11 @@ def read_text_source(api: client.ApiClient, namespace: str, source: TextFrom) ->
     if value is None:
         raise InvalidInput(f"{kind} {namespace}/{ref.name} has no key {ref.key!r}")
     texts = [line.strip() for line in value.splitlines()] if source.format == "lines" else [value]
-    texts = [t for t in texts if t.strip()]
+    texts = [t for t in texts if not is_blank(t)]
     if not texts:
         raise InvalidInput(f"{kind} {namespace}/{ref.name} key {ref.key!r} holds no text")
+    for i, text in enumerate(texts):
+        if problem := storage_problem(text):
+            where = f" (text {i})" if len(texts) > 1 else ""
+            raise InvalidInput(f"{kind} {namespace}/{ref.name} key {ref.key!r}{where} {problem}")
     return texts

@@ -10,10 +10,11 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from aidetect.core.states import Phase
+from aidetect.core.texts import text_problem
 
 Label = Literal["ai", "human"]
 Granularity = Literal["document", "sentence"]
@@ -22,6 +23,10 @@ MAX_TEXT_CHARS = 100_000
 MAX_BATCH_ITEMS = 1000
 MAX_BATCH_CHARS = 500_000
 HIGH_PRIORITY_FROM = 5
+# Upper bounds, the same in the CRD, the API and the database (CHECK constraints): a deadline of
+# 30 days, a TTL of a year. Without them a value such as 1e13 overflowed Postgres intervals.
+MAX_ACTIVE_DEADLINE_SECONDS = 30 * 24 * 3600  # 2 592 000
+MAX_TTL_SECONDS_AFTER_FINISHED = 365 * 24 * 3600  # 31 536 000
 
 
 class CamelModel(BaseModel):
@@ -51,8 +56,25 @@ class TaskSpec(CamelModel):
     granularity: Granularity = "document"
     priority: int = Field(default=0, ge=0, le=9)
     backoff_limit: int = Field(default=3, ge=0, le=20)
-    active_deadline_seconds: int | None = Field(default=None, ge=1)
-    ttl_seconds_after_finished: int | None = Field(default=None, ge=0)
+    active_deadline_seconds: int | None = Field(default=None, ge=1, le=MAX_ACTIVE_DEADLINE_SECONDS)
+    ttl_seconds_after_finished: int | None = Field(
+        default=None, ge=0, le=MAX_TTL_SECONDS_AFTER_FINISHED
+    )
+
+    @field_validator("text")
+    @classmethod
+    def _text_can_be_scored(cls, value: str | None) -> str | None:
+        if value is not None and (problem := text_problem(value)):
+            raise ValueError(f"text {problem}")
+        return value
+
+    @field_validator("texts")
+    @classmethod
+    def _texts_can_be_scored(cls, value: list[str] | None) -> list[str] | None:
+        for i, text in enumerate(value or []):
+            if problem := text_problem(text):
+                raise ValueError(f"texts[{i}] {problem}")
+        return value
 
     @model_validator(mode="after")
     def _exactly_one_input(self) -> TaskSpec:

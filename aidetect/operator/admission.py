@@ -1,5 +1,9 @@
 """Admit a DetectionTask: record it in Postgres, publish it, mark it Queued. Every step is
 idempotent, so a crash between steps (or kopf retrying the handler) only repeats work.
+
+Only a transient error (a dependency away) is worth retrying. Anything else that admission
+raises, expected or not, ends the task as Failed with reason InvalidInput and says why
+(`admit_or_reject`): a task that can never be admitted must not be retried forever, unseen.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from aidetect.core import conditions, k8s
-from aidetect.core.errors import InvalidInput, PermanentError, UnknownDetector
+from aidetect.core.errors import InvalidInput, PermanentError, TransientError, UnknownDetector
 from aidetect.core.logs import task_log
 from aidetect.core.models import TaskMessage, TaskSpec
 from aidetect.core.states import TERMINAL, Phase
@@ -131,3 +135,75 @@ def admit(
     if synced is not None and synced.phase in TERMINAL and was_open:
         announce_end(deps, synced)
     return synced.phase if synced is not None else record.phase
+
+
+def reject(
+    deps: OperatorDeps,
+    *,
+    uid: str,
+    namespace: str,
+    name: str,
+    generation: int,
+    created_at: datetime,
+    why: str,
+) -> Phase:
+    """Record the task (with no items, if it was not recorded yet) as Failed: InvalidInput."""
+    task_id = UUID(uid)
+    message = f"the task cannot be admitted: {why}"[:1000]
+    deps.db.insert_task(
+        task_id=task_id,
+        namespace=namespace,
+        name=name,
+        spec=TaskSpec.model_construct(),  # the spec is what failed: record the defaults
+        detector=deps.profiles.default,
+        texts=[],
+        created_at=created_at,
+        generation=generation,
+    )
+    if deps.db.transition(task_id, Phase.FAILED, conditions.REASON_INVALID_INPUT, message):
+        task_log(log, task_id).warning("rejected: %s", message)
+    synced = sync_task(deps, task_id)
+    if synced is not None:
+        announce_end(deps, synced)
+        return synced.phase
+    return Phase.FAILED
+
+
+def admit_or_reject(
+    deps: OperatorDeps,
+    *,
+    uid: str,
+    namespace: str,
+    name: str,
+    generation: int,
+    created_at: datetime,
+    spec: dict[str, Any],
+) -> Phase:
+    """`admit`; on any error but a transient one, `reject` the task with the error's reason."""
+    try:
+        return admit(
+            deps,
+            uid=uid,
+            namespace=namespace,
+            name=name,
+            generation=generation,
+            created_at=created_at,
+            spec=spec,
+        )
+    except TransientError:
+        raise  # kopf retries it after a delay
+    except Exception as e:  # every other error ends the task, with its reason
+        if isinstance(e, PermanentError):
+            why = str(e)
+        else:  # a bug or an input nothing foresaw: log it whole, never retry it forever
+            task_log(log, UUID(uid)).exception("admission failed unexpectedly")
+            why = f"{type(e).__name__}: {e}"
+        return reject(
+            deps,
+            uid=uid,
+            namespace=namespace,
+            name=name,
+            generation=generation,
+            created_at=created_at,
+            why=why,
+        )

@@ -15,9 +15,9 @@ import kopf
 
 from aidetect.core import crd
 from aidetect.core.config import get_settings
-from aidetect.core.errors import PermanentError, TransientError
+from aidetect.core.errors import TransientError
 from aidetect.core.k8s import FINALIZER
-from aidetect.operator.admission import admit
+from aidetect.operator.admission import admit_or_reject
 from aidetect.operator.deletion import cancel_on_delete
 from aidetect.operator.deps import OperatorDeps
 from aidetect.operator.events import EventsConsumer
@@ -69,7 +69,7 @@ def admit_task(
     deps: OperatorDeps = memo.deps
     assert namespace is not None  # DetectionTask is a namespaced resource
     try:
-        admit(
+        admit_or_reject(
             deps,
             uid=uid,
             namespace=namespace,
@@ -82,8 +82,8 @@ def admit_task(
         )
     except TransientError as e:
         raise kopf.TemporaryError(str(e), delay=RETRY_DELAY_SECONDS) from e
-    except PermanentError as e:
-        raise kopf.PermanentError(str(e)) from e
+    except Exception as e:  # even rejecting failed: give up, never retry forever
+        raise kopf.PermanentError(f"{type(e).__name__}: {e}") from e
 
 
 @kopf.on.delete(crd.GROUP, crd.VERSION, crd.PLURAL)

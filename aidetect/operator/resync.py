@@ -3,12 +3,18 @@
 Every `resync_interval_seconds` it compares the database (the system of record) with the
 cluster and repairs what disagrees: deadlines, TTLs, tasks stuck without progress (requeued),
 CR statuses that lag their row, and rows whose CR vanished without the finalizer running.
+
+Each task is repaired in its own error boundary: a task whose repair fails is logged, counted,
+marked on its CR with a Warning Event (once, until it recovers), and skipped, so one bad row
+never stops the pass for every other task.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -18,6 +24,7 @@ from kubernetes.client.rest import ApiException
 from aidetect.core import conditions, crd, k8s
 from aidetect.core.errors import AidetectError
 from aidetect.core.logs import task_log
+from aidetect.core.models import TaskRecord
 from aidetect.core.states import Phase
 from aidetect.operator.admission import publish
 from aidetect.operator.deps import OperatorDeps
@@ -25,9 +32,58 @@ from aidetect.operator.sync import announce_end, ref_of, sync_task
 
 log = logging.getLogger("aidetect.operator.resync")
 
+REASON_RESYNC_FAILED = "ResyncFailed"
 
-def enforce_deadlines(deps: OperatorDeps) -> None:
-    for record in deps.db.past_deadline():
+
+class TaskBoundary:
+    """Runs one repair per task, catching what it raises; remembers which tasks are failing."""
+
+    def __init__(self, deps: OperatorDeps) -> None:
+        self.deps = deps
+        self.failing: dict[UUID, str] = {}  # task -> the error its last repair raised
+        self.errors: Counter[str] = Counter()  # repair step -> failures, since start
+
+    def each(
+        self, step: str, records: Iterable[TaskRecord], repair: Callable[[TaskRecord], None]
+    ) -> int:
+        """Repair every record; the number that failed."""
+        failed = 0
+        for record in records:
+            try:
+                repair(record)
+            except Exception as e:  # the boundary: this task is skipped, the others go on
+                failed += 1
+                self._failed(step, record, e)
+            else:
+                self.failing.pop(record.id, None)
+        return failed
+
+    def _failed(self, step: str, record: TaskRecord, error: Exception) -> None:
+        self.errors[step] += 1
+        what = f"{step} failed: {type(error).__name__}: {error}"[:1000]
+        tlog = task_log(log, record.id)
+        if self.failing.get(record.id) == what:
+            tlog.debug("still failing: %s", what)
+            return
+        self.failing[record.id] = what
+        if isinstance(error, AidetectError | ApiException):
+            tlog.warning("resync skipped this task: %s", what)
+        else:
+            tlog.exception("resync skipped this task: %s", what)
+        try:
+            k8s.post_event(
+                self.deps.kube,
+                ref_of(record),
+                type_="Warning",
+                reason=REASON_RESYNC_FAILED,
+                message=what,
+            )
+        except (AidetectError, ApiException) as e:
+            tlog.warning("could not mark the task with an Event: %s", e)
+
+
+def enforce_deadlines(deps: OperatorDeps, boundary: TaskBoundary) -> int:
+    def fail(record: TaskRecord) -> None:
         message = f"not finished within activeDeadlineSeconds={record.active_deadline_seconds}"
         if deps.db.transition(
             record.id, Phase.FAILED, conditions.REASON_DEADLINE_EXCEEDED, message
@@ -37,9 +93,11 @@ def enforce_deadlines(deps: OperatorDeps) -> None:
             if synced is not None:
                 announce_end(deps, synced)
 
+    return boundary.each("enforce_deadlines", deps.db.past_deadline(), fail)
 
-def enforce_ttls(deps: OperatorDeps) -> None:
-    for record in deps.db.past_ttl():
+
+def enforce_ttls(deps: OperatorDeps, boundary: TaskBoundary) -> int:
+    def delete(record: TaskRecord) -> None:
         ref = ref_of(record)
         if k8s.delete_task(deps.kube, ref.namespace, ref.name, uid=ref.uid):
             task_log(log, record.id).info(
@@ -49,10 +107,14 @@ def enforce_ttls(deps: OperatorDeps) -> None:
         else:
             deps.db.mark_cr_deleted(record.id)
 
+    return boundary.each("enforce_ttls", deps.db.past_ttl(), delete)
 
-def requeue_stuck(deps: OperatorDeps) -> None:
+
+def requeue_stuck(deps: OperatorDeps, boundary: TaskBoundary) -> int:
     """Republish the unscored items of tasks without progress (duplicates are harmless)."""
-    for record in deps.db.stuck(deps.settings.operator.stuck_after_seconds):
+    after = deps.settings.operator.stuck_after_seconds
+
+    def requeue(record: TaskRecord) -> None:
         indices = (
             list(range(record.progress.total))
             if record.phase == Phase.PENDING
@@ -61,64 +123,85 @@ def requeue_stuck(deps: OperatorDeps) -> None:
         if record.phase == Phase.RUNNING:
             deps.db.transition(record.id, Phase.QUEUED, conditions.REASON_REQUEUED, "no progress")
         task_log(log, record.id).warning(
-            "no progress for %.0fs; requeueing %d item(s)",
-            deps.settings.operator.stuck_after_seconds,
-            len(indices),
+            "no progress for %.0fs; requeueing %d item(s)", after, len(indices)
         )
         publish(deps, record.id, indices, requeue=True)
 
+    return boundary.each("requeue_stuck", deps.db.stuck(after), requeue)
 
-def repair_drift(deps: OperatorDeps) -> None:
+
+def repair_drift(deps: OperatorDeps, boundary: TaskBoundary) -> int:
     """Compare every CR with its row: resync statuses that differ; cancel rows whose CR is gone."""
     listed_at = datetime.now(UTC)
     api = client.CustomObjectsApi(deps.kube)
     listed = api.list_cluster_custom_object(crd.GROUP, crd.VERSION, crd.PLURAL)
-    seen: set[UUID] = set()
+    shown: dict[UUID, tuple[object, object]] = {}
     for obj in listed["items"]:
-        task_id = UUID(obj["metadata"]["uid"])
-        seen.add(task_id)
-        record = deps.db.find_task(task_id)
-        if record is None or record.cr_deleted_at is not None:
-            continue  # not admitted yet: kopf's create handler owns it
-        shown = obj.get("status", {})
-        if (shown.get("phase"), shown.get("progress", {}).get("done")) != (
-            record.phase,
-            record.progress.done,
-        ):
-            task_log(log, task_id).info(
-                "CR shows %s, the row %s: resyncing", shown.get("phase"), record.phase
-            )
-            sync_task(deps, task_id, force=True)
-    # A row recorded before the listing must have had its CR in it, unless the CR vanished
-    # without our finalizer running (force-removed): then the task can never be cancelled.
-    for task_id in deps.db.live_rows(recorded_before=listed_at):
-        if task_id in seen:
-            continue
+        status = obj.get("status") or {}
+        shown[UUID(obj["metadata"]["uid"])] = (
+            status.get("phase"),
+            (status.get("progress") or {}).get("done"),
+        )
+
+    def resync(record: TaskRecord) -> None:
+        task_log(log, record.id).info(
+            "CR shows %s, the row %s: resyncing", shown[record.id][0], record.phase
+        )
+        sync_task(deps, record.id, force=True)
+
+    def cancel(record: TaskRecord) -> None:
+        # A row recorded before the listing must have had its CR in it, unless the CR vanished
+        # without our finalizer running (force-removed): then the task can never be cancelled.
         if deps.db.transition(
-            task_id, Phase.CANCELLED, conditions.REASON_CANCELLED, "the CR is gone"
+            record.id, Phase.CANCELLED, conditions.REASON_CANCELLED, "the CR is gone"
         ):
-            task_log(log, task_id).warning("the CR disappeared without the finalizer: cancelled")
-        deps.db.mark_cr_deleted(task_id)
+            task_log(log, record.id).warning("the CR disappeared without the finalizer: cancelled")
+        deps.db.mark_cr_deleted(record.id)
+
+    live = deps.db.live_tasks(recorded_before=listed_at)
+    lagging = [r for r in live if r.id in shown and shown[r.id] != (r.phase, r.progress.done)]
+    failed = boundary.each("repair_drift", lagging, resync)
+    return failed + boundary.each("cancel_orphans", [r for r in live if r.id not in shown], cancel)
 
 
-def sync_lagging(deps: OperatorDeps) -> None:
-    for record in deps.db.unsynced():
-        sync_task(deps, record.id)
+def sync_lagging(deps: OperatorDeps, boundary: TaskBoundary) -> int:
+    return boundary.each("sync_lagging", deps.db.unsynced(), lambda r: _sync(deps, r))
 
 
-def resync_once(deps: OperatorDeps) -> None:
-    """One pass of every repair; each is independent, so one failing does not stop the rest."""
-    for step in (enforce_deadlines, enforce_ttls, requeue_stuck, repair_drift, sync_lagging):
+def _sync(deps: OperatorDeps, record: TaskRecord) -> None:
+    sync_task(deps, record.id)
+
+
+STEPS = (enforce_deadlines, enforce_ttls, requeue_stuck, repair_drift, sync_lagging)
+
+
+def resync_once(deps: OperatorDeps, boundary: TaskBoundary | None = None) -> int:
+    """One pass of every repair; the number of tasks skipped because their repair failed.
+
+    A step whose query fails (the database or the apiserver is away) is logged and the next
+    step runs; a task whose repair fails is skipped by the boundary.
+    """
+    boundary = boundary or TaskBoundary(deps)
+    skipped = 0
+    for step in STEPS:
         try:
-            step(deps)
+            skipped += step(deps, boundary)
         except (AidetectError, ApiException) as e:
             log.warning("resync step %s failed: %s", step.__name__, e)
+    if skipped:
+        log.warning(
+            "resync pass skipped %d task(s) whose repair failed (%d failing in all)",
+            skipped,
+            len(boundary.failing),
+        )
+    return skipped
 
 
 class ResyncLoop(threading.Thread):
     def __init__(self, deps: OperatorDeps) -> None:
         super().__init__(name="aidetect-resync", daemon=True)
         self.deps = deps
+        self.boundary = TaskBoundary(deps)
         self.stopping = threading.Event()
 
     def stop(self) -> None:
@@ -127,6 +210,6 @@ class ResyncLoop(threading.Thread):
     def run(self) -> None:
         while not self.stopping.wait(self.deps.settings.operator.resync_interval_seconds):
             try:
-                resync_once(self.deps)
+                resync_once(self.deps, self.boundary)
             except Exception:  # keep the loop alive whatever one pass hits; say what it was
                 log.exception("resync pass failed")

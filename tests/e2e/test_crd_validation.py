@@ -12,6 +12,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from aidetect.core import crd
+from aidetect.core.texts import text_problem
 from tests.utils.factories import detection_task
 from tests.utils.kubectl import apply_file, kubectl
 from tests.utils.services import REPO_ROOT
@@ -172,6 +173,20 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         {"textFrom": {"configMapKeyRef": {"name": "c"}}},
         "spec.textFrom.configMapKeyRef.key: Required value",
     ),
+    ("nul-in-text", {"text": "abc\u0000def"}, "spec.text in body should match"),
+    ("nul-in-item", {"texts": ["ok", "a\u0000"]}, "spec.texts[1] in body should match"),
+    ("zero-width-text", {"text": "\u200b\u2060\ufeff"}, "spec.text in body should match"),
+    ("blank-item", {"texts": ["ok", " \u3164\t"]}, "spec.texts[1] in body should match"),
+    (
+        "huge-deadline",
+        {"text": "a", "activeDeadlineSeconds": 10**13},
+        "spec.activeDeadlineSeconds in body should be less than or equal to 2592000",
+    ),
+    (
+        "huge-ttl",
+        {"text": "a", "ttlSecondsAfterFinished": 10**13},
+        "spec.ttlSecondsAfterFinished in body should be less than or equal to 31536000",
+    ),
     ("unknown-field", {"text": "a", "txt": "typo"}, 'unknown field "spec.txt"'),
     ("text-not-a-string", {"text": 42}, 'spec.text: Invalid value: "integer"'),
 ]
@@ -260,3 +275,38 @@ def test_status_phase_outside_the_state_machine_is_rejected(
             crd.GROUP, crd.VERSION, namespace, crd.PLURAL, name, {"status": {"phase": "Done"}}
         )
     assert 'status.phase: Unsupported value: "Done"' in _rejection(excinfo.value)
+
+
+# Texts near the edges of "blank" and "storable": the apiserver's pattern (RE2, Go's Unicode
+# tables) and core.texts (Python's) must agree on every one, or kubectl and REST would differ.
+TEXT_CORPUS = [
+    "plain text",
+    " \t\n",
+    "\u00a0\u2003\u3000",  # no-break, em and ideographic spaces
+    "\u200b\u200c\u200d",  # zero-width space and joiners
+    "\ufeff",  # byte-order mark
+    "\u2060\u180e",  # word joiner, Mongolian vowel separator
+    "\u3164\u115f\u1160\uffa0",  # Hangul fillers
+    "\x01\x7f",  # control characters
+    "\u200bx\u200b",  # one visible letter among zero-width ones
+    "\u0301",  # a lone combining mark: visible enough to score
+    "\U0001f600",  # an emoji
+    "\u0416\u0443\u043a",  # Cyrillic
+    "\u2028",  # line separator
+    "a\u0000",  # NUL after a visible letter
+    "\ue000",  # private use: a glyph in some font
+]
+
+
+@pytest.mark.parametrize("text", TEXT_CORPUS, ids=[ascii(t) for t in TEXT_CORPUS])
+def test_apiserver_and_python_agree_on_which_texts_can_be_scored(
+    custom_api: client.CustomObjectsApi, namespace: str, text: str
+) -> None:
+    python_accepts = text_problem(text) is None
+    try:
+        _create(custom_api, namespace, detection_task(text=text))
+        apiserver_accepts = True
+    except ApiException as e:
+        assert e.status == 422, e.body
+        apiserver_accepts = False
+    assert apiserver_accepts == python_accepts

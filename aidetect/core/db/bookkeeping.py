@@ -39,20 +39,24 @@ class Bookkeeping(TaskStore):
                 (task_id,),
             )
 
-    def live_rows(self, *, recorded_before: datetime) -> list[UUID]:
-        """Ids of tasks whose CR should still exist, recorded before the given time."""
+    def live_tasks(self, *, recorded_before: datetime) -> list[TaskRecord]:
+        """Tasks whose CR should still exist, recorded before the given time (no limit)."""
         with self.transaction() as cur:
             cur.execute(
-                "SELECT id FROM tasks WHERE cr_deleted_at IS NULL AND recorded_at < %s",
+                f"""SELECT {TASK_COLUMNS} FROM tasks
+                    WHERE cr_deleted_at IS NULL AND recorded_at < %s""",
                 (recorded_before,),
             )
-            return [r["id"] for r in cur.fetchall()]
+            return [task_record(r) for r in cur.fetchall()]
 
     def past_deadline(self) -> list[TaskRecord]:
-        """Unfinished tasks whose activeDeadlineSeconds, counted from creation, has passed."""
+        """Unfinished tasks whose activeDeadlineSeconds, counted from creation, has passed.
+
+        Compared in seconds rather than as `seconds * interval`, which overflows for huge values.
+        """
         return self._select_where(
             """phase IN ('Pending', 'Queued', 'Running') AND active_deadline_seconds IS NOT NULL
-               AND created_at + active_deadline_seconds * interval '1 second' < now()"""
+               AND extract(epoch FROM now() - created_at) > active_deadline_seconds"""
         )
 
     def past_ttl(self) -> list[TaskRecord]:
@@ -60,7 +64,7 @@ class Bookkeeping(TaskStore):
         return self._select_where(
             """phase IN ('Succeeded', 'Failed') AND cr_deleted_at IS NULL
                AND ttl_seconds_after_finished IS NOT NULL
-               AND finished_at + ttl_seconds_after_finished * interval '1 second' < now()"""
+               AND extract(epoch FROM now() - finished_at) > ttl_seconds_after_finished"""
         )
 
     def stuck(self, older_than_seconds: float) -> list[TaskRecord]:

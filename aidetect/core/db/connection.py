@@ -1,10 +1,14 @@
 """The connection pool and transactions, and schema migrations (yoyo): the base of the DB seam.
 
-psycopg2 errors are wrapped here as `DatabaseUnavailable`.
+psycopg2 errors are wrapped here as `DatabaseUnavailable`. A pooled connection is checked
+before it is handed out, without a round trip: an idle connection has nothing to read unless the
+server closed it (a restart, an idle timeout), so a readable one is discarded and replaced. A
+Postgres restart thus costs no request an error once the server is back.
 """
 
 from __future__ import annotations
 
+import select
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,12 +40,24 @@ def upgrade_schema(url: str) -> list[str]:
     return [m.id for m in pending]
 
 
+def is_usable(conn: Any) -> bool:
+    """False if the connection is closed, or the server has closed it (its socket is readable)."""
+    if conn.closed:
+        return False
+    try:
+        readable, _, _ = select.select([conn], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
+
+
 class ConnectionPool:
     """A bounded pool of connections, handed out one transaction at a time."""
 
     def __init__(self, url: str, *, pool_max: int = 8, connect_timeout: int = 5) -> None:
         # The pool raises when it is empty; the semaphore makes callers wait for a connection.
         self._available = threading.BoundedSemaphore(pool_max)
+        self._pool_max = pool_max
         try:
             self._pool = psycopg2.pool.ThreadedConnectionPool(
                 1, pool_max, url, connect_timeout=connect_timeout
@@ -58,7 +74,7 @@ class ConnectionPool:
         if not self._available.acquire(timeout=30):
             raise DatabaseUnavailable("no database connection free for 30s")
         try:
-            conn = self._pool.getconn()
+            conn = self._usable_connection()
         except psycopg2.Error as e:
             self._available.release()
             raise DatabaseUnavailable(f"no database connection: {e}") from e
@@ -77,6 +93,15 @@ class ConnectionPool:
         finally:
             self._pool.putconn(conn, close=broken or bool(conn.closed))
             self._available.release()
+
+    def _usable_connection(self) -> Any:
+        """A pooled connection that the server has not closed, or a new one."""
+        for _ in range(self._pool_max):
+            conn = self._pool.getconn()
+            if is_usable(conn):
+                return conn
+            self._pool.putconn(conn, close=True)
+        return self._pool.getconn()  # every idle one was dead: this one is new
 
     def ping(self) -> None:
         with self.transaction() as cur:

@@ -63,12 +63,27 @@ def test_predict_never_touches_the_database(api: TestClient, fake_db: FakeDataba
 
 
 BAD_REQUESTS: list[tuple[str, Any, str]] = [
-    ("empty text", {"text": ""}, "text is empty or whitespace only"),
-    ("whitespace text", {"text": " \n\t "}, "text is empty or whitespace only"),
+    ("empty text", {"text": ""}, "text is empty or blank"),
+    ("whitespace text", {"text": " \n\t "}, "text is empty or blank"),
     ("100001 chars", {"text": "a" * 100_001}, "text has 100001 characters; the limit is 100000"),
     ("1001 texts", {"texts": ["a"] * 1001}, "texts has 1001 items; a batch holds 1 to 1000"),
+    ("zero-width text", {"text": "\u200b\u200c\u200d\u2060\ufeff"}, "text is empty or blank"),
+    ("hangul filler text", {"text": " \u3164 "}, "text is empty or blank"),
+    ("control-only text", {"text": "\x01\x02"}, "text is empty or blank"),
+    ("NUL in text", {"text": "abc\u0000def"}, "text contains a NUL character"),
+    ("NUL in item", {"texts": ["ok", "a\u0000"]}, "texts[1] contains a NUL character"),
+    (
+        "huge ttl",
+        {"text": "a", "ttlSecondsAfterFinished": 10**13},
+        "ttlSecondsAfterFinished: Input should be less than or equal to 31536000",
+    ),
+    (
+        "huge deadline",
+        {"text": "a", "activeDeadlineSeconds": 10**13},
+        "activeDeadlineSeconds: Input should be less than or equal to 2592000",
+    ),
     ("empty batch", {"texts": []}, "texts has 0 items; a batch holds 1 to 1000"),
-    ("blank item", {"texts": ["ok", "  "]}, "texts[1] is empty or whitespace only"),
+    ("blank item", {"texts": ["ok", "  "]}, "texts[1] is empty or blank"),
     ("long item", {"texts": ["ok", "b" * 100_001]}, "texts[1] has 100001 characters"),
     (
         "600000 in all",
@@ -107,6 +122,17 @@ def test_bad_predict_input_gets_422_naming_the_field_and_limit(
     assert error["code"] == "validation_error"
     assert message in error["message"]
     assert error["details"] and all("input" not in d for d in error["details"])
+    assert apiserver.objects == {}
+
+
+def test_lone_surrogate_in_text_gets_422_not_500(api: TestClient, apiserver: FakeApiServer) -> None:
+    # JSON may escape half a surrogate pair; Python's json accepts it, Postgres cannot store it.
+    body = b'{"text": "ab\\ud800cd"}'
+    headers = {**AUTH, "Content-Type": "application/json"}
+    response = api.post("/predict", content=body, headers=headers)
+
+    assert response.status_code == 422
+    assert "text contains a lone surrogate (U+D800)" in response.json()["error"]["message"]
     assert apiserver.objects == {}
 
 
