@@ -1,39 +1,78 @@
-"""Bearer-token auth for the API, and the refusal to run with default secrets outside dev mode.
+"""Bearer-token auth: who the caller is, what it may touch, and no start with default secrets.
 
-One shared token (AIDETECT_API_TOKEN) guards every route that reads or changes tasks; the probes
-and /metrics stay open so that kubelets and Prometheus need no secret. The wiring into FastAPI
-(`TokenDep`) is in `deps.py`; the decisions are here, as plain functions.
+Each bearer token belongs to a tenant (`tenants.py`) with the namespaces it may create in, read
+and cancel; an admin's reach every namespace. The probes and /metrics stay open so that kubelets
+and Prometheus need no secret. `GuardedRoute` (`routing.py`) calls `authenticate` before the
+body is read; the decisions are here, as plain functions.
 """
 
 from __future__ import annotations
 
-import secrets
-
 from aidetect.api.errors import ApiError
+from aidetect.api.tenants import ANONYMOUS_ADMIN, Tenant, TenantRegistry
 from aidetect.core.config import Settings
 
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
-def check_bearer(settings: Settings, token: str | None) -> None:
-    """Raise a 401 unless auth is off or `token` is the configured one.
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header; None for anything else."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
 
-    An empty configured token matches nothing: dev mode may run without one, but then every
-    guarded route answers 401 until AIDETECT_API_TOKEN is set or AIDETECT_API_AUTH_ENABLED=false.
+
+def authenticate(settings: Settings, registry: TenantRegistry, authorization: str | None) -> Tenant:
+    """The caller's tenant; an admin for everyone when auth is off; a 401 otherwise.
+
+    A deployment with no tokens at all (dev mode may run so) answers 401 to every guarded route
+    until AIDETECT_API_TOKEN or AIDETECT_API_TENANTS_FILE is set (or auth is turned off).
     """
     if not settings.api.auth_enabled:
-        return
-    if not token:
+        return ANONYMOUS_ADMIN
+    token = bearer_token(authorization)
+    if token is None:
         raise ApiError(
             401,
             "unauthorized",
             "missing bearer token: send the header 'Authorization: Bearer <token>'",
             headers=CHALLENGE,
         )
-    expected = settings.api.token.get_secret_value()
-    # Bytes, because compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
-    if not expected or not secrets.compare_digest(token.encode(), expected.encode()):
+    tenant = registry.find(token)
+    if tenant is None:
         raise ApiError(401, "unauthorized", "invalid bearer token", headers=CHALLENGE)
+    return tenant
+
+
+def identify(
+    settings: Settings, registry: TenantRegistry, authorization: str | None
+) -> Tenant | None:
+    """The caller's tenant on an open route, or None: a missing or wrong token is no error there."""
+    try:
+        return authenticate(settings, registry, authorization)
+    except ApiError:
+        return None
+
+
+def namespace_forbidden(tenant: Tenant, namespace: str) -> ApiError:
+    """The 403 for a namespace the caller may not use (the namespace is the caller's own word)."""
+    return ApiError(
+        403,
+        "namespace_forbidden",
+        f"this token may not use the namespace {namespace!r}",
+        details=[
+            {"field": "namespace", "message": f"allowed: {', '.join(tenant.namespaces or ())}"}
+        ],
+    )
+
+
+def admin_only(tenant: Tenant, what: str) -> None:
+    """Raise a 403 unless the caller is an admin (for what spans every namespace)."""
+    if not tenant.is_admin:
+        raise ApiError(403, "admin_only", f"{what} spans every namespace: it needs an admin token")
 
 
 def refuse_insecure_defaults(settings: Settings) -> None:

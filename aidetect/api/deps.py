@@ -1,4 +1,4 @@
-"""The route dependencies, as `Annotated` aliases: SettingsDep, DbDep, KubeDep, TokenDep.
+"""The route dependencies, as `Annotated` aliases: SettingsDep, DbDep, KubeDep, TenantDep.
 
 Long-lived clients live on `app.state`, made in the app's lifespan (see `main.py`). The database
 is connected lazily, on first use and again after a failed attempt, so the API starts, and
@@ -15,7 +15,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from kubernetes import client
 
 from aidetect.api import readiness
-from aidetect.api.auth import check_bearer
+from aidetect.api.auth import identify
+from aidetect.api.routing import request_tenant
+from aidetect.api.tenants import Tenant, TenantRegistry
 from aidetect.core.config import DatabaseSettings, Settings
 from aidetect.core.db import Database
 
@@ -84,22 +86,40 @@ def get_kube(request: Request) -> client.ApiClient:
 
 KubeDep = Annotated[client.ApiClient, Depends(get_kube)]
 
-bearer = HTTPBearer(auto_error=False, description="The API token (AIDETECT_API_TOKEN).")
+bearer = HTTPBearer(
+    auto_error=False,
+    description="A tenant's token (AIDETECT_API_TENANTS_FILE) or the admin token "
+    "(AIDETECT_API_TOKEN).",
+)
 
 
-def require_token(
-    settings: SettingsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> str | None:
-    """The caller's bearer token, checked; None when auth is off. A 401 otherwise."""
-    token = credentials.credentials if credentials else None
-    check_bearer(settings, token)
-    return token
+def require_tenant(
+    request: Request,
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Tenant:
+    """The caller's tenant, which `GuardedRoute` authenticated before the body; a 401 otherwise.
+
+    `bearer` is here for the OpenAPI security scheme; the header is read once, by the route.
+    """
+    return request_tenant(request)
 
 
-# Routers guard whole groups with `dependencies=[Depends(require_token)]`; a route that needs
-# the token's value takes `TokenDep`.
-TokenDep = Annotated[str | None, Depends(require_token)]
+# Guarded routes take `TenantDep` and check what they touch with `tenant.may_use(namespace)`.
+TenantDep = Annotated[Tenant, Depends(require_tenant)]
+
+
+def get_tenants(request: Request) -> TenantRegistry:
+    registry = _started(request, "tenants")
+    assert isinstance(registry, TenantRegistry)
+    return registry
+
+
+def optional_tenant(settings: SettingsDep, request: Request) -> Tenant | None:
+    """The caller's tenant on an open route; None without a valid token (never a 401)."""
+    return identify(settings, get_tenants(request), request.headers.get("authorization"))
+
+
+OptionalTenantDep = Annotated[Tenant | None, Depends(optional_tenant)]
 
 
 def get_amqp_probe(settings: SettingsDep) -> readiness.Probe:

@@ -167,18 +167,50 @@ async def _core_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(status_code, code, str(exc), headers=headers)
 
 
-def apiserver_refusal(exc: ApiException) -> tuple[str, list[dict[str, Any]]]:
-    """The apiserver's own message and field causes, from the Status in the error body."""
+def _status_document(exc: ApiException) -> dict[str, Any] | None:
+    """The Status object in an apiserver error's body, if there is one."""
     body: Any = exc.body
     try:
         status = json.loads(body.decode() if isinstance(body, bytes) else body or "")
     except (ValueError, AttributeError):
-        status = None
-    if not isinstance(status, dict):
+        return None
+    return status if isinstance(status, dict) else None
+
+
+def apiserver_refusal(exc: ApiException) -> tuple[str, list[dict[str, Any]]]:
+    """The apiserver's own message and field causes, from the Status in the error body."""
+    status = _status_document(exc)
+    if status is None:
         return f"{exc.status} {exc.reason}", []
     causes = (status.get("details") or {}).get("causes") or []
     details = [{"field": c.get("field", ""), "message": c.get("message", "")} for c in causes]
     return str(status.get("message") or f"{exc.status} {exc.reason}"), details
+
+
+def named_namespace_refusal(exc: ApiException, namespace: str) -> ApiError | None:
+    """The client's own error when the apiserver refuses a namespace the client named.
+
+    A namespace that does not exist is a 422 on the `namespace` field; one the API's RBAC does
+    not reach is a 403, as for a namespace the token may not use. Anything else: None.
+    """
+    details = (_status_document(exc) or {}).get("details")
+    kind = details.get("kind") if isinstance(details, dict) else None
+    if exc.status == 404 and kind == "namespaces":
+        message = f"the namespace {namespace!r} does not exist"
+        return ApiError(
+            422,
+            "namespace_not_found",
+            message,
+            details=[{"field": "namespace", "message": message}],
+        )
+    if exc.status == 403:
+        return ApiError(
+            403,
+            "namespace_forbidden",
+            f"this deployment may not create tasks in the namespace {namespace!r} (its RBAC)",
+            details=[{"field": "namespace", "message": "not reachable by the API's RBAC"}],
+        )
+    return None
 
 
 async def _kube_refusal(request: Request, exc: Exception) -> JSONResponse:

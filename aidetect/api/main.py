@@ -1,8 +1,8 @@
 """Build the FastAPI app (`create_app`) and serve it with uvicorn (`run`, for `aidetect api`).
 
-The app refuses default secrets outside dev mode before it serves anything. Its long-lived
-clients (the kube ApiClient and the lazily connected database) are made in the lifespan and
-closed at shutdown; the routes reach them through `deps.py`.
+The app refuses default secrets outside dev mode, and a tenants file that does not parse at all,
+before it serves anything. Its long-lived clients (the kube ApiClient and the lazily connected
+database) are made in the lifespan and closed at shutdown; the routes reach them through `deps.py`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from aidetect.api.limits import BodySizeLimit
 from aidetect.api.metrics import CountRequests, RequestCounter
 from aidetect.api.readiness import ReadinessChecker
 from aidetect.api.routes import health, stats, tasks
+from aidetect.api.tenants import TenantRegistry
 from aidetect.core import k8s
 from aidetect.core.config import Settings, get_settings
 from aidetect.core.logs import configure_logging
@@ -28,7 +29,8 @@ from aidetect.core.logs import configure_logging
 DESCRIPTION = """Submit texts for AI-generated-text detection and read the results.
 
 `POST /predict` creates a `DetectionTask` custom resource, exactly as `kubectl apply` would;
-`GET /status/{taskId}` reads the task from the database. Send `Authorization: Bearer <token>`.
+`GET /status/{taskId}` reads the task from the database. Send `Authorization: Bearer <token>`:
+a tenant's token reaches the namespaces it is given, an admin's every namespace.
 Every error has the shape `{"error": {"code", "message", "details"}}`.
 """
 
@@ -58,6 +60,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # Read here, not in the lifespan: a tenants file that does not parse stops the start.
+    app.state.tenants = TenantRegistry(
+        settings.api.tenants_file, settings.api.token.get_secret_value()
+    )
     app.state.requests = RequestCounter()
     register_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
@@ -65,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(CountRequests, counter=app.state.requests)
     app.include_router(tasks.router)
     app.include_router(stats.router)
+    app.include_router(stats.open_router)
     app.include_router(health.router)
     return app
 

@@ -14,6 +14,7 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator, model_
 from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
+from aidetect.api.tenants import NAMESPACE_MAX_LENGTH, NAMESPACE_PATTERN
 from aidetect.core.errors import InvalidInput
 from aidetect.core.models import (
     MAX_ACTIVE_DEADLINE_SECONDS,
@@ -77,6 +78,13 @@ class TaskCreate(CamelModel):
         extra="forbid", json_schema_extra={"examples": [SINGLE_EXAMPLE, BATCH_EXAMPLE]}
     )
 
+    namespace: str | None = Field(
+        default=None,
+        max_length=NAMESPACE_MAX_LENGTH,
+        pattern=NAMESPACE_PATTERN,
+        description="Where to create the task: one the token may use. Absent: the token's first "
+        "namespace (an admin's: the API's default namespace).",
+    )
     text: str | None = Field(
         default=None,
         description=f"One text (1 to {MAX_TEXT_CHARS} characters, not blank).",
@@ -155,7 +163,9 @@ class TaskCreate(CamelModel):
     def to_spec(self) -> TaskSpec:
         """The DetectionTask spec this request asks for."""
         try:
-            return TaskSpec.model_validate(self.model_dump(exclude_none=True))
+            return TaskSpec.model_validate(
+                self.model_dump(exclude_none=True, exclude={"namespace"})
+            )
         except ValidationError as e:  # the limits above are stricter; this guards against drift
             raise InvalidInput(f"invalid task spec: {e}") from e
 

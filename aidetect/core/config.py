@@ -41,6 +41,17 @@ class AmqpSettings(BaseSettings):
         "(20) + 1; tasks enforce their own backoffLimit before it.",
     )
     heartbeat_seconds: int = Field(default=60, ge=0)
+    reconnect_initial_seconds: float = Field(
+        default=0.5, gt=0, description="First wait before reconnecting after the broker is lost."
+    )
+    reconnect_max_seconds: float = Field(
+        default=15.0, gt=0, description="Cap of the exponential wait between reconnect attempts."
+    )
+    outage_limit_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="Exit non-zero once the broker has been unreachable this long (0: never).",
+    )
 
 
 class KubeSettings(BaseSettings):
@@ -68,6 +79,9 @@ class OperatorSettings(BaseSettings):
         default=0.25, ge=0, description="Collect worker events this long before patching CRs."
     )
     liveness_port: int = Field(default=8080, ge=0, le=65535)
+    readiness_port: int = Field(
+        default=8081, ge=0, le=65535, description="/readyz: connected to RabbitMQ (0: off)."
+    )
 
 
 class WorkerSettings(BaseSettings):
@@ -86,6 +100,12 @@ class WorkerSettings(BaseSettings):
     )
     retry_base_seconds: float = Field(default=2.0, ge=0, description="Backoff before a retry.")
     retry_max_seconds: float = Field(default=60.0, ge=0)
+    health_port: int = Field(
+        default=8082,
+        ge=0,
+        le=65535,
+        description="/healthz and /readyz (models loaded, connected to RabbitMQ); 0: off.",
+    )
 
 
 class ApiSettings(BaseSettings):
@@ -96,8 +116,17 @@ class ApiSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     auth_enabled: bool = True
-    token: SecretStr = Field(default=SecretStr(""), description="The bearer token clients send.")
-    namespace: str = Field(default="default", description="Where POST /predict creates tasks.")
+    token: SecretStr = Field(
+        default=SecretStr(""), description="A bearer token for every namespace (an admin's)."
+    )
+    tenants_file: str | None = Field(
+        default=None,
+        description="YAML or JSON file of tenants: bearer tokens and the namespaces each may use "
+        "(docs/api.md); re-read when it changes.",
+    )
+    namespace: str = Field(
+        default="default", description="Where POST /predict creates an admin's tasks by default."
+    )
     max_body_bytes: int = Field(
         default=6_500_000, ge=1024, description="Fits the largest legal batch, JSON-escaped."
     )
@@ -126,8 +155,12 @@ class Settings(BaseSettings):
     def insecure_defaults(self) -> list[str]:
         """Default or missing secrets that only dev mode may run with."""
         problems = []
-        if self.api.auth_enabled and not self.api.token.get_secret_value():
-            problems.append("AIDETECT_API_TOKEN is empty while API auth is enabled")
+        api = self.api
+        if api.auth_enabled and not api.token.get_secret_value() and not api.tenants_file:
+            problems.append(
+                "AIDETECT_API_TOKEN is empty (and no AIDETECT_API_TENANTS_FILE) "
+                "while API auth is enabled"
+            )
         amqp = urlparse(self.amqp.url)
         if amqp.password == "guest" and amqp.hostname not in LOOPBACK_HOSTS:
             problems.append("AIDETECT_AMQP_URL uses the default guest password on a remote broker")

@@ -2,6 +2,8 @@
 
 Both are open (no token). /healthz touches nothing, so a dependency outage never restarts the
 pod; /readyz takes the pod out of the Service while Postgres, the apiserver or RabbitMQ is down.
+An open /readyz names the checks that failed and nothing more: why they failed (hosts, ports,
+the error text) goes to the log, and to callers with an admin token.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from aidetect.api import readiness
-from aidetect.api.deps import AmqpProbeDep, KubeDep, LazyDbDep, ReadinessDep
+from aidetect.api.deps import AmqpProbeDep, KubeDep, LazyDbDep, OptionalTenantDep, ReadinessDep
 from aidetect.api.errors import ApiError
 from aidetect.api.schemas import ErrorResponse, Health, Ready
 
@@ -31,7 +33,13 @@ def healthz() -> Health:
     summary="Readiness: the database, the apiserver and RabbitMQ answer",
     responses={503: {"model": ErrorResponse}},
 )
-def readyz(checker: ReadinessDep, database: LazyDbDep, api: KubeDep, amqp: AmqpProbeDep) -> Ready:
+def readyz(
+    checker: ReadinessDep,
+    database: LazyDbDep,
+    api: KubeDep,
+    amqp: AmqpProbeDep,
+    caller: OptionalTenantDep,
+) -> Ready:
     results = checker.check(
         {
             "database": readiness.database_probe(database),
@@ -41,8 +49,13 @@ def readyz(checker: ReadinessDep, database: LazyDbDep, api: KubeDep, amqp: AmqpP
     )
     failed = [r for r in results if not r.ok]
     if failed:
-        details: list[dict[str, Any]] = [{"check": r.name, "message": r.message} for r in failed]
-        message = "not ready: " + "; ".join(f"{r.name}: {r.message}" for r in failed)
-        logger.warning(message)
-        raise ApiError(503, "not_ready", message, details=details)
+        logger.warning("not ready: %s", "; ".join(f"{r.name}: {r.message}" for r in failed))
+        names = ", ".join(r.name for r in failed)
+        if caller is not None and caller.is_admin:
+            details: list[dict[str, Any]] = [
+                {"check": r.name, "message": r.message} for r in failed
+            ]
+        else:  # hosts, ports and error texts stay in the log
+            details = [{"check": r.name, "message": "failed"} for r in failed]
+        raise ApiError(503, "not_ready", f"not ready: {names}", details=details)
     return Ready(checks={r.name: r.message for r in results})

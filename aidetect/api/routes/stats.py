@@ -1,7 +1,8 @@
 """What the system is doing: /stats (workers and tasks per phase, JSON) and /metrics (Prometheus).
 
-/stats needs the token, since it names nodes and workers; /metrics is open for Prometheus and
-still answers (with `aidetect_api_database_up 0`) while the database is down.
+/stats needs an admin token, since it names nodes and workers and counts every namespace's
+tasks; /metrics is open for Prometheus and still answers (with `aidetect_api_database_up 0`)
+while the database is down.
 """
 
 from __future__ import annotations
@@ -9,29 +10,34 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
 from aidetect.api import metrics
-from aidetect.api.deps import DbDep, LazyDbDep, require_token
+from aidetect.api.auth import admin_only
+from aidetect.api.deps import DbDep, LazyDbDep, TenantDep
+from aidetect.api.routing import GuardedRoute
 from aidetect.api.schemas import ErrorResponse, Stats, WorkerPublic
 from aidetect.core.errors import DatabaseUnavailable
 from aidetect.core.states import Phase
 
 logger = logging.getLogger("aidetect.api")
 
-router = APIRouter(tags=["stats"])
+router = APIRouter(tags=["stats"], route_class=GuardedRoute)
+open_router = APIRouter(tags=["stats"])  # no token: Prometheus scrapes it
 
-GUARDED: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (401, 503)}
+GUARDED: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (401, 403, 503)
+}
 
 
 @router.get(
     "/stats",
-    summary="Worker heartbeats and tasks per phase",
-    dependencies=[Depends(require_token)],
+    summary="Worker heartbeats and tasks per phase (an admin token)",
     responses=GUARDED,
 )
-def stats(db: DbDep) -> Stats:
+def stats(tenant: TenantDep, db: DbDep) -> Stats:
+    admin_only(tenant, "/stats")
     counts = db.phase_counts()
     return Stats(
         workers=[WorkerPublic.model_validate(w, from_attributes=True) for w in db.workers()],
@@ -39,7 +45,7 @@ def stats(db: DbDep) -> Stats:
     )
 
 
-@router.get(
+@open_router.get(
     "/metrics",
     summary="Prometheus metrics",
     response_class=PlainTextResponse,

@@ -2,6 +2,8 @@
 
 Writes go to the kube-apiserver only; the operator records them in the database, so tasks from
 kubectl and from REST follow one path. Reads come from the database, the system of record.
+Each token reaches only its tenant's namespaces: a task elsewhere is a 404, as if it did not
+exist, so that no token learns which task ids other tenants have.
 """
 
 from __future__ import annotations
@@ -11,9 +13,13 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Depends, Query
+from kubernetes.client.rest import ApiException
 
-from aidetect.api.deps import DbDep, KubeDep, SettingsDep, require_token
-from aidetect.api.errors import ApiError
+from aidetect.api.auth import namespace_forbidden
+from aidetect.api.deps import DbDep, KubeDep, SettingsDep, TenantDep, require_tenant
+from aidetect.api.errors import ApiError, named_namespace_refusal
+from aidetect.api.listing import list_visible_tasks
+from aidetect.api.routing import GuardedRoute
 from aidetect.api.schemas import (
     PREDICT_EXAMPLES,
     ErrorResponse,
@@ -24,8 +30,11 @@ from aidetect.api.schemas import (
     TaskPublic,
     TaskSummary,
 )
+from aidetect.api.tenants import NAMESPACE_MAX_LENGTH, NAMESPACE_PATTERN, Tenant
 from aidetect.core import k8s
 from aidetect.core.errors import InvalidInput
+from aidetect.core.models import TaskRecord
+from aidetect.core.profiles import PROFILE_NAME_PATTERN
 from aidetect.core.states import TERMINAL, Phase
 
 logger = logging.getLogger("aidetect.api")
@@ -37,7 +46,10 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 router = APIRouter(
-    tags=["tasks"], dependencies=[Depends(require_token)], responses=errors(401, 422, 503)
+    tags=["tasks"],
+    route_class=GuardedRoute,
+    dependencies=[Depends(require_tenant)],
+    responses=errors(401, 422, 503),
 )
 
 
@@ -50,47 +62,91 @@ def task_not_found(task_id: UUID) -> ApiError:
     )
 
 
+def visible_task(db: DbDep, tenant: Tenant, task_id: UUID) -> TaskRecord:
+    """The task, if it exists in a namespace the token may use; a 404 otherwise."""
+    record = db.find_task(task_id)
+    if record is None:
+        logger.info("an unknown task", extra={"task_id": str(task_id)})
+        raise task_not_found(task_id)
+    if not tenant.may_use(record.namespace):
+        logger.info(
+            "a task outside the token's namespaces answered as unknown",
+            extra={"task_id": str(task_id), "tenant": tenant.name},
+        )
+        raise task_not_found(task_id)
+    return record
+
+
 @router.post(
     "/predict",
     status_code=202,
     summary="Score one text or a batch",
-    responses=errors(413, 502),
+    responses=errors(400, 403, 413, 502),
 )
 def predict(
     task: Annotated[TaskCreate, Body(openapi_examples=PREDICT_EXAMPLES)],
     settings: SettingsDep,
     api: KubeDep,
+    tenant: TenantDep,
 ) -> TaskCreated:
     """Create a DetectionTask; poll `GET /status/{taskId}` for its result."""
+    namespace = task.namespace or tenant.default_namespace(settings.api.namespace)
+    if not tenant.may_use(namespace):
+        raise namespace_forbidden(tenant, namespace)
     manifest = k8s.task_manifest(task.to_spec(), generate_name="api-", source="api")
-    ref = k8s.create_task(api, settings.api.namespace, manifest)
-    logger.info("created DetectionTask %s/%s", ref.namespace, ref.name, extra={"task_id": ref.uid})
+    try:
+        ref = k8s.create_task(api, namespace, manifest)
+    except ApiException as e:
+        # A namespace the client named is the client's mistake; the default one is ours (502).
+        refusal = named_namespace_refusal(e, namespace) if task.namespace else None
+        if refusal is None:
+            raise
+        raise refusal from e
+    logger.info(
+        "created DetectionTask %s/%s",
+        ref.namespace,
+        ref.name,
+        extra={"task_id": ref.uid, "tenant": tenant.name},
+    )
     return TaskCreated(task_id=UUID(ref.uid), name=ref.name, namespace=ref.namespace)
 
 
 @router.get(
     "/status/{task_id}", summary="A task's state, result and history", responses=errors(404)
 )
-def get_status(task_id: UUID, db: DbDep) -> TaskPublic:
-    record = db.find_task(task_id)
-    if record is None:
-        logger.info("status of an unknown task", extra={"task_id": str(task_id)})
-        raise task_not_found(task_id)
+def get_status(task_id: UUID, db: DbDep, tenant: TenantDep) -> TaskPublic:
+    record = visible_task(db, tenant, task_id)
     return TaskPublic.from_parts(record, db.items(task_id), db.transitions(task_id))
 
 
-@router.get("/tasks", summary="Tasks, newest first")
+NamespaceQuery = Query(
+    pattern=NAMESPACE_PATTERN,
+    max_length=NAMESPACE_MAX_LENGTH,
+    description="Only this namespace (one the token may use; a 403 otherwise).",
+)
+DetectorQuery = Query(
+    pattern=PROFILE_NAME_PATTERN, max_length=63, description="Only this detector profile."
+)
+
+
+@router.get(
+    "/tasks", summary="Tasks in the token's namespaces, newest first", responses=errors(403)
+)
 def list_tasks(
     db: DbDep,
+    tenant: TenantDep,
     phase: Phase | None = None,
-    namespace: str | None = None,
-    detector: str | None = None,
+    namespace: Annotated[str | None, NamespaceQuery] = None,
+    detector: Annotated[str | None, DetectorQuery] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(description="nextCursor of the previous page.")] = None,
 ) -> TaskList:
+    if namespace is not None and not tenant.may_use(namespace):
+        raise namespace_forbidden(tenant, namespace)
+    namespaces = [namespace] if namespace is not None else tenant.namespaces
     try:
-        page = db.list_tasks(
-            phase=phase, namespace=namespace, detector=detector, limit=limit, cursor=cursor
+        page = list_visible_tasks(
+            db, namespaces, phase=phase, detector=detector, limit=limit, cursor=cursor
         )
     except InvalidInput as e:
         raise ApiError(
@@ -110,11 +166,9 @@ def list_tasks(
     summary="Cancel a task",
     responses=errors(404, 409, 502),
 )
-def cancel_task(task_id: UUID, db: DbDep, api: KubeDep) -> TaskCancelled:
+def cancel_task(task_id: UUID, db: DbDep, api: KubeDep, tenant: TenantDep) -> TaskCancelled:
     """Delete the task's DetectionTask; the operator's finalizer then marks it Cancelled."""
-    record = db.find_task(task_id)
-    if record is None:
-        raise task_not_found(task_id)
+    record = visible_task(db, tenant, task_id)
     if record.phase in TERMINAL:
         logger.info("not cancelling a finished task", extra={"task_id": str(task_id)})
         raise ApiError(
@@ -128,6 +182,6 @@ def cancel_task(task_id: UUID, db: DbDep, api: KubeDep) -> TaskCancelled:
         record.namespace,
         record.name,
         "deleted" if deleted else "was already gone",
-        extra={"task_id": str(task_id)},
+        extra={"task_id": str(task_id), "tenant": tenant.name},
     )
     return TaskCancelled(task_id=task_id)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
@@ -17,6 +21,25 @@ from tests.unit.api.fakes import FakeApiServer, FakeDatabase, FakeLazyDatabase
 
 TOKEN = "unit-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+# Tenants of the tests that scope tokens: one by token, one by its sha256, one admin.
+TEAM_A = {"Authorization": "Bearer team-a-token"}
+TEAM_B = {"Authorization": "Bearer team-b-token"}
+OPS = {"Authorization": "Bearer ops-token"}
+TENANTS: list[dict[str, Any]] = [
+    {"name": "team-a", "token": "team-a-token", "namespaces": ["team-a", "shared"]},
+    {
+        "name": "team-b",
+        "sha256": hashlib.sha256(b"team-b-token").hexdigest(),
+        "namespaces": ["team-b"],
+    },
+    {"name": "ops", "token": "ops-token", "namespaces": ["*"]},
+]
+
+
+def write_tenants(path: Path, tenants: list[dict[str, Any]]) -> Path:
+    path.write_text(yaml.safe_dump({"tenants": tenants}))
+    return path
 
 
 def make_settings(**api: object) -> Settings:
@@ -82,3 +105,15 @@ def build_app(
 def api(build_app: Callable[..., FastAPI]) -> TestClient:
     """A client of the default app; `raise_server_exceptions=False` so a 500 is observable."""
     return TestClient(build_app(), raise_server_exceptions=False)
+
+
+@pytest.fixture
+def tenants_file(tmp_path: Path) -> Path:
+    return write_tenants(tmp_path / "tenants.yaml", TENANTS)
+
+
+@pytest.fixture
+def tenant_api(build_app: Callable[..., FastAPI], tenants_file: Path) -> TestClient:
+    """A client of an app with the TENANTS file and the admin token (AUTH) as well."""
+    app = build_app(make_settings(tenants_file=str(tenants_file)))
+    return TestClient(app, raise_server_exceptions=False)

@@ -20,7 +20,7 @@ import urllib3
 from kubernetes import client
 
 from aidetect.core import crd
-from aidetect.core.errors import DatabaseUnavailable, InvalidInput
+from aidetect.core.errors import DatabaseUnavailable
 from aidetect.core.models import ItemResult, Progress, TaskRecord, TaskResult, Transition
 from aidetect.core.states import TERMINAL, Phase
 
@@ -118,14 +118,13 @@ class FakeDatabase:
         cursor: str | None = None,
     ) -> Any:
         from aidetect.core.db import TaskPage
+        from aidetect.core.db.rows import decode_cursor, encode_cursor
 
         self._check()
-        start = 0
-        if cursor:
-            if not cursor.isdigit():
-                raise InvalidInput("invalid cursor")
-            start = int(cursor)
-        rows = sorted(self.tasks.values(), key=lambda t: t.created_at, reverse=True)
+        rows = sorted(self.tasks.values(), key=lambda t: (t.created_at, t.id), reverse=True)
+        if cursor:  # the real keyset cursor, so that pages of several namespaces merge
+            after = decode_cursor(cursor)
+            rows = [t for t in rows if (t.created_at, t.id) < after]
         rows = [
             t
             for t in rows
@@ -133,9 +132,10 @@ class FakeDatabase:
             and (namespace is None or t.namespace == namespace)
             and (detector is None or t.detector == detector)
         ]
-        page = rows[start : start + limit]
-        more = start + limit < len(rows)
-        return TaskPage(tasks=page, next_cursor=str(start + limit) if more else None)
+        page = rows[:limit]
+        more = len(rows) > limit
+        next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if more else None
+        return TaskPage(tasks=page, next_cursor=next_cursor)
 
     def workers(self) -> list[dict[str, Any]]:
         self._check()
@@ -197,6 +197,7 @@ class FakeApiServer:
     objects: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
     reject_create: tuple[int, str] | None = None  # (status, message) for the next creates
+    missing_namespaces: set[str] = field(default_factory=set)
     down: bool = False
 
     def api_client(self) -> client.ApiClient:
@@ -222,6 +223,9 @@ class FakeApiServer:
         return self._answer(405, _status(405, "MethodNotAllowed", method))
 
     def _create(self, ns: str, obj: dict[str, Any]) -> urllib3.HTTPResponse:
+        if ns in self.missing_namespaces:  # the apiserver's own answer
+            missing = _status(404, "NotFound", f'namespaces "{ns}" not found')
+            return self._answer(404, {**missing, "details": {"name": ns, "kind": "namespaces"}})
         if self.reject_create:
             code, message = self.reject_create
             return self._answer(code, _status(code, "Invalid", message))

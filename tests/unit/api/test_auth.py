@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -13,6 +15,8 @@ from pydantic import SecretStr
 from aidetect.api.main import create_app
 from aidetect.core.config import AmqpSettings, ApiSettings, Settings
 from tests.unit.api.conftest import AUTH, make_settings
+
+AUTH_BYTES = AUTH["Authorization"].encode()
 
 GUARDED = [
     ("POST", "/predict"),
@@ -104,3 +108,79 @@ def test_dev_mode_may_run_with_default_secrets() -> None:
     app = create_app(settings)
 
     assert app.title == "aidetect"
+
+
+# --- the token is checked before the body is read ----------------------------------------------
+
+SIX_MB = b'{"text": "' + b"a" * 6_000_000 + b'"}'
+
+
+def call_asgi(app: FastAPI, headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[int, int]:
+    """POST /predict through the raw ASGI interface; (status, body bytes the app received)."""
+    chunks = [body[i : i + 65536] for i in range(0, len(body), 65536)]
+    received = 0
+    statuses: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal received
+        if not chunks:
+            return {"type": "http.disconnect"}
+        chunk = chunks.pop(0)
+        received += len(chunk)
+        return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/predict",
+        "raw_path": b"/predict",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json"), *headers],
+        "server": ("testserver", 80),
+        "client": ("testclient", 50000),
+        "state": {},
+    }
+    asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+    return statuses[0], received
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [[], [(b"authorization", b"Bearer wrong")]],
+    ids=["no-token", "wrong-token"],
+)
+def test_unauthenticated_6mb_post_is_401_before_a_byte_of_the_body_is_read(
+    build_app: Callable[..., FastAPI], headers: list[tuple[bytes, bytes]]
+) -> None:
+    status, received = call_asgi(
+        build_app(), [(b"content-length", str(len(SIX_MB)).encode()), *headers], SIX_MB
+    )
+
+    assert status == 401
+    assert received == 0
+
+
+def test_unauthenticated_chunked_post_is_401_before_the_body_is_read(
+    build_app: Callable[..., FastAPI],
+) -> None:
+    status, received = call_asgi(build_app(), [(b"transfer-encoding", b"chunked")], SIX_MB)
+
+    assert (status, received) == (401, 0)
+
+
+def test_with_a_valid_token_the_same_body_is_read_and_judged(
+    build_app: Callable[..., FastAPI],
+) -> None:
+    headers = [(b"content-length", str(len(SIX_MB)).encode()), (b"authorization", AUTH_BYTES)]
+
+    status, received = call_asgi(build_app(), headers, SIX_MB)
+
+    assert (status, received) == (422, len(SIX_MB))  # read whole, then refused: text too long

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -11,6 +12,7 @@ from aidetect.api import deps
 from aidetect.api.errors import field_name
 from aidetect.core.errors import InvalidInput
 from tests.unit.api.conftest import AUTH
+from tests.unit.api.fakes import FakeApiServer
 
 
 def test_unknown_path_is_404_in_the_error_shape(api: TestClient) -> None:
@@ -76,3 +78,33 @@ def test_field_names_read_like_the_request() -> None:
     assert field_name(("body", "texts", 3)) == "texts[3]"
     assert field_name(("body",)) == "body"
     assert field_name(("query", "limit")) == "query.limit"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"text": "caf\xe9"}', b'{"text": "\xff\xfe"}', b"\xff\xfe{\x00}\x00"],
+    ids=["latin-1", "stray-bytes", "utf-16-bom"],
+)
+def test_a_body_that_is_not_utf8_is_400_in_the_error_shape(
+    api: TestClient, apiserver: FakeApiServer, body: bytes
+) -> None:
+    response = api.post(
+        "/predict", content=body, headers={**AUTH, "Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_encoding"
+    assert "not UTF-8" in error["message"]
+    assert error["details"][0]["field"] == "body"
+    assert apiserver.objects == {}
+
+
+def test_a_utf8_body_with_non_ascii_text_is_accepted(api: TestClient) -> None:
+    body = '{"text": "café ✓"}'.encode()
+
+    response = api.post(
+        "/predict", content=body, headers={**AUTH, "Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 202

@@ -7,6 +7,7 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from aidetect.api.main import create_app
@@ -44,27 +45,45 @@ def test_readyz_is_200_when_all_three_answer(api: TestClient) -> None:
     assert response.json()["checks"] == {"database": "ok", "kubernetes": "ok", "rabbitmq": "ok"}
 
 
-def test_readyz_is_503_naming_each_failed_check(
-    api: TestClient, fake_db: FakeDatabase, amqp: AmqpSwitch
+def test_readyz_without_a_token_names_the_failed_checks_and_no_internals(
+    api: TestClient, fake_db: FakeDatabase, amqp: AmqpSwitch, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake_db.up = False
-    amqp.error = QueueUnavailable("cannot connect to RabbitMQ: refused")
+    amqp.error = QueueUnavailable("cannot connect to RabbitMQ at rabbit.internal:5672: refused")
 
     response = api.get("/readyz")
 
     assert response.status_code == 503
     error = response.json()["error"]
     assert error["code"] == "not_ready"
-    assert {d["check"] for d in error["details"]} == {"database", "rabbitmq"}
-    assert "cannot connect to RabbitMQ" in error["message"]
+    assert error["message"] == "not ready: database, rabbitmq"
+    assert error["details"] == [
+        {"check": "database", "message": "failed"},
+        {"check": "rabbitmq", "message": "failed"},
+    ]
+    for internal in ("rabbit.internal", "5672", "refused", "Unavailable"):
+        assert internal not in response.text
+    # The reasons are in the log instead
+    assert "rabbit.internal:5672: refused" in caplog.text
 
 
-def test_readyz_reports_an_apiserver_error_in_one_line(
+def test_readyz_with_a_wrong_token_shows_no_internals_either(
+    api: TestClient, amqp: AmqpSwitch
+) -> None:
+    amqp.error = QueueUnavailable("cannot connect to RabbitMQ at rabbit.internal:5672")
+
+    response = api.get("/readyz", headers={"Authorization": "Bearer wrong"})
+
+    assert response.status_code == 503
+    assert "rabbit.internal" not in response.text
+
+
+def test_readyz_with_an_admin_token_gives_the_reasons(
     api: TestClient, apiserver: FakeApiServer
 ) -> None:
     apiserver.down = True
 
-    response = api.get("/readyz")
+    response = api.get("/readyz", headers=AUTH)
 
     assert response.status_code == 503
     (detail,) = response.json()["error"]["details"]
