@@ -145,8 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "operator":
         from aidetect.operator.main import run as run_operator
 
-        run_operator(settings)
-        return 0
+        return run_operator(settings)
     if args.command == "worker":
         from aidetect.worker.consumer import run_worker
 

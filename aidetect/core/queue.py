@@ -9,10 +9,15 @@ Topology (declared here, by everyone who uses it, idempotently):
 
 A `Broker` owns one pika BlockingConnection and must stay on the thread that made it; the only
 cross-thread call is `add_callback_threadsafe`. pika errors become `QueueUnavailable`.
+
+Reconnecting is tenacity's job (`reconnecting`): exponential waits with jitter, capped, until
+the outage has lasted `outage_limit_seconds` (then the last error is raised, and the component
+exits non-zero) or the component is stopping.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -21,9 +26,14 @@ from typing import Any
 import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
+from tenacity import Retrying
 
+from aidetect.core.config import AmqpSettings
 from aidetect.core.errors import QueueUnavailable
 from aidetect.core.models import CamelModel, TaskEvent, TaskMessage
+from aidetect.core.retrying import during_outages
+
+log = logging.getLogger("aidetect.queue")
 
 TASKS_EXCHANGE = "aidetect.tasks"
 EVENTS_EXCHANGE = "aidetect.events"
@@ -32,6 +42,15 @@ DEAD_EXCHANGE = "aidetect.dead"
 DEAD_QUEUE = "aidetect.dead"
 
 PIKA_ERRORS: tuple[type[BaseException], ...] = (pika.exceptions.AMQPError, OSError)
+
+
+def reconnecting(
+    amqp: AmqpSettings, *, what: str, stopping: threading.Event, limit: float | None = None
+) -> Retrying:
+    """The policy for reaching the broker: `QueueUnavailable` retried during an outage."""
+    return during_outages(
+        amqp, what=what, retry_on=QueueUnavailable, stopping=stopping, limit=limit
+    )
 
 
 def task_queue(profile: str, *, high: bool) -> str:
@@ -50,6 +69,7 @@ class Delivery:
     delivery_count: int  # previous deliveries: 0 on the first (quorum x-delivery-count)
     headers: dict[str, Any]
     channel: BlockingChannel
+    broker: Broker  # the connection it came on: only there can it be acked
 
     @property
     def attempt(self) -> int:
@@ -169,6 +189,7 @@ class Broker:
                         delivery_count=int(headers.get("x-delivery-count", 0) or 0),
                         headers=headers,
                         channel=channel,
+                        broker=self,
                     )
                 )
 
@@ -224,31 +245,45 @@ class SharedPublisher:
     """A publisher that many threads may use: one Broker behind a lock, reconnected on failure.
 
     pika connections are not thread-safe, so every publish takes the lock. A publish that fails
-    on a dead connection is retried once on a fresh one; a second failure is raised.
+    is retried on a fresh connection with tenacity's backoff for up to `publish_retry_seconds`;
+    then `QueueUnavailable` is raised (the caller retries later: kopf, the resync).
     """
 
-    def __init__(self, url: str, *, profiles: Iterable[str], delivery_limit: int) -> None:
-        self._url = url
+    def __init__(
+        self,
+        amqp: AmqpSettings,
+        *,
+        profiles: Iterable[str],
+        publish_retry_seconds: float = 10.0,
+    ) -> None:
+        self._amqp = amqp
         self._profiles = list(profiles)
-        self._delivery_limit = delivery_limit
+        self._retry_seconds = publish_retry_seconds
         self._lock = threading.Lock()
         self._broker: Broker | None = None
+        self._closed = threading.Event()
 
     def _connected(self) -> Broker:
         if self._broker is None or not self._broker.is_open:
-            self._broker = Broker(self._url, delivery_limit=self._delivery_limit)
+            self._broker = Broker(self._amqp.url, delivery_limit=self._amqp.delivery_limit)
             self._broker.declare_topology(self._profiles)
         return self._broker
 
+    def _attempt(self, action: Callable[[Broker], None]) -> None:
+        try:
+            action(self._connected())
+        except QueueUnavailable:
+            if self._broker is not None:
+                self._broker.close()
+            self._broker = None
+            raise
+
     def _with_retry(self, action: Callable[[Broker], None]) -> None:
+        policy = reconnecting(
+            self._amqp, what="publish", stopping=self._closed, limit=self._retry_seconds
+        )
         with self._lock:
-            try:
-                action(self._connected())
-            except QueueUnavailable:
-                if self._broker is not None:
-                    self._broker.close()
-                self._broker = None
-                action(self._connected())
+            policy(self._attempt, action)
 
     def publish_task(self, profile: str, message: TaskMessage, *, high: bool) -> None:
         self._with_retry(lambda b: b.publish_task(profile, message, high=high))
@@ -257,6 +292,7 @@ class SharedPublisher:
         self._with_retry(lambda b: b.publish_event(event))
 
     def close(self) -> None:
+        self._closed.set()
         with self._lock:
             if self._broker is not None:
                 self._broker.close()

@@ -9,8 +9,10 @@ from kubernetes import client
 from aidetect.core import k8s
 from aidetect.core.config import Settings
 from aidetect.core.db import Database, upgrade_schema
+from aidetect.core.errors import DatabaseUnavailable
 from aidetect.core.profiles import ProfileSet
 from aidetect.core.queue import SharedPublisher
+from aidetect.core.retrying import during_outages
 
 
 @dataclass
@@ -26,11 +28,7 @@ class OperatorDeps:
         """Migrate the schema; connect to Postgres, RabbitMQ (declaring the topology), the API."""
         upgrade_schema(settings.db.url)
         profiles = settings.profiles()
-        publisher = SharedPublisher(
-            settings.amqp.url,
-            profiles=profiles.profiles,
-            delivery_limit=settings.amqp.delivery_limit,
-        )
+        publisher = SharedPublisher(settings.amqp, profiles=profiles.profiles)
         return cls(
             settings=settings,
             db=Database(
@@ -42,6 +40,14 @@ class OperatorDeps:
             profiles=profiles,
             publisher=publisher,
         )
+
+    @classmethod
+    def open_when_ready(cls, settings: Settings) -> OperatorDeps:
+        """`open`, retried with backoff while Postgres is away, up to the outage limit."""
+        policy = during_outages(
+            settings.amqp, what="opening the database", retry_on=DatabaseUnavailable
+        )
+        return policy(cls.open, settings)
 
     def close(self) -> None:
         self.publisher.close()

@@ -15,12 +15,13 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from aidetect.core import conditions
-from aidetect.core.errors import TransientError
+from aidetect.core.errors import QueueUnavailable, TransientError
 from aidetect.core.logs import task_log
 from aidetect.core.models import TaskEvent, TaskMessage
-from aidetect.core.queue import DEAD_QUEUE, EVENTS_QUEUE, Broker, Delivery
+from aidetect.core.queue import DEAD_QUEUE, EVENTS_QUEUE, Broker, Delivery, reconnecting
 from aidetect.core.states import TERMINAL, Phase
 from aidetect.operator.deps import OperatorDeps
+from aidetect.operator.lifecycle import give_up
 from aidetect.operator.sync import announce_end, sync_task
 
 log = logging.getLogger("aidetect.operator.events")
@@ -37,48 +38,67 @@ def handle_dead_letter(deps: OperatorDeps, message: TaskMessage) -> None:
 
 
 class EventsConsumer(threading.Thread):
-    """A thread with its own RabbitMQ connection; reconnects until stopped."""
+    """A thread with its own RabbitMQ connection, reconnected with backoff until stopped.
+
+    An outage longer than `outage_limit_seconds` stops the operator, which then exits non-zero
+    (`lifecycle.give_up`); `connected` feeds the operator's /readyz.
+    """
 
     def __init__(self, deps: OperatorDeps) -> None:
         super().__init__(name="aidetect-events", daemon=True)
         self.deps = deps
         self.stopping = threading.Event()
+        self.connected = False
         self._pending: list[Delivery] = []
 
     def stop(self) -> None:
         self.stopping.set()
 
     def run(self) -> None:
+        amqp = self.deps.settings.amqp
         while not self.stopping.is_set():
+            policy = reconnecting(amqp, what="events consumer", stopping=self.stopping)
             try:
-                self._consume()
+                broker = policy(self._open)
+            except QueueUnavailable as e:
+                if not self.stopping.is_set():
+                    give_up(f"RabbitMQ unreachable for over {amqp.outage_limit_seconds:.0f}s: {e}")
+                return
+            try:
+                self._consume(broker)
             except TransientError as e:
-                log.warning("events consumer: %s; reconnecting in 2s", e)
-                self.stopping.wait(2.0)
+                log.warning("events consumer: %s; reconnecting", e)
+            finally:
+                self.connected = False
+                self._pending.clear()  # unacked: the broker redelivers them to the next connection
+                broker.close()
 
-    def _consume(self) -> None:
-        broker = Broker(
-            self.deps.settings.amqp.url, delivery_limit=self.deps.settings.amqp.delivery_limit
-        )
+    def _open(self) -> Broker:
+        amqp = self.deps.settings.amqp
+        broker = Broker(amqp.url, delivery_limit=amqp.delivery_limit)
         try:
             broker.declare_topology(self.deps.profiles.profiles)
             broker.consume(EVENTS_QUEUE, self._pending.append, prefetch=200)
             broker.consume(DEAD_QUEUE, self._pending.append, prefetch=50)
-            debounce = self.deps.settings.operator.event_debounce_seconds
-            first_at: float | None = None
-            while not self.stopping.is_set():
-                broker.process_events(0.05)
-                if not self._pending:
-                    continue
-                # Wait a moment after the first event: a task's "started" and "finished" that
-                # arrive together cost one status patch instead of two.
-                first_at = first_at or time.monotonic()
-                if time.monotonic() - first_at >= debounce:
-                    self._drain(broker)
-                    first_at = None
-        finally:
-            self._pending.clear()  # unacked: the broker redelivers them to the next connection
+        except QueueUnavailable:
             broker.close()
+            raise
+        self.connected = True
+        return broker
+
+    def _consume(self, broker: Broker) -> None:
+        debounce = self.deps.settings.operator.event_debounce_seconds
+        first_at: float | None = None
+        while not self.stopping.is_set():
+            broker.process_events(0.05)
+            if not self._pending:
+                continue
+            # Wait a moment after the first event: a task's "started" and "finished" that
+            # arrive together cost one status patch instead of two.
+            first_at = first_at or time.monotonic()
+            if time.monotonic() - first_at >= debounce:
+                self._drain(broker)
+                first_at = None
 
     def _drain(self, broker: Broker) -> None:
         """Handle what arrived: dead letters first, then one sync per task however many events."""

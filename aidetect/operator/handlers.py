@@ -16,6 +16,7 @@ import kopf
 from aidetect.core import crd
 from aidetect.core.config import get_settings
 from aidetect.core.errors import TransientError
+from aidetect.core.health import serve_probes
 from aidetect.core.k8s import FINALIZER
 from aidetect.operator.admission import admit_or_reject
 from aidetect.operator.deletion import cancel_on_delete
@@ -38,15 +39,21 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     settings.execution.max_workers = 8
-    deps = OperatorDeps.open(get_settings())
+    deps = OperatorDeps.open_when_ready(get_settings())
     memo.deps = deps
-    memo.loops = [EventsConsumer(deps), ResyncLoop(deps)]
+    events = EventsConsumer(deps)
+    memo.loops = [events, ResyncLoop(deps)]
     for loop in memo.loops:
         loop.start()
+    memo.probes = serve_probes(
+        {"rabbitmq": lambda: events.connected}, deps.settings.operator.readiness_port
+    )
 
 
 @kopf.on.cleanup()
 def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    if memo.get("probes") is not None:
+        memo.probes.stop()
     for loop in memo.get("loops", []):
         loop.stop()
     for loop in memo.get("loops", []):

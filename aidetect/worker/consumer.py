@@ -4,6 +4,13 @@ The main thread only does I/O (deliveries, heartbeats to the broker, acks), so a
 pass never starves the AMQP heartbeat. Decisions cross back to it through
 `add_callback_threadsafe`. On SIGTERM it stops consuming, lets the batch in flight finish and
 be acked, hands back what was prefetched but not started, and exits 0.
+
+When the broker goes away the worker reconnects in-process (tenacity's backoff, `reconnecting`)
+and /readyz says it is disconnected meanwhile. What it had prefetched is dropped: the broker
+redelivers it. A batch being scored still commits its results; its acks die with the old
+channel, so the broker redelivers it too, and the redelivery finds the items scored and writes
+nothing (results are written once per item). Only an outage longer than
+`outage_limit_seconds` makes the worker exit, non-zero.
 """
 
 from __future__ import annotations
@@ -22,9 +29,11 @@ from pydantic import ValidationError
 
 from aidetect.core.config import Settings
 from aidetect.core.db import Database
-from aidetect.core.errors import QueueUnavailable, TransientError
+from aidetect.core.errors import DatabaseUnavailable, QueueUnavailable, TransientError
+from aidetect.core.health import HealthServer, serve_probes
 from aidetect.core.models import TaskMessage
-from aidetect.core.queue import Broker, Delivery, SharedPublisher, task_queue
+from aidetect.core.queue import Broker, Delivery, SharedPublisher, reconnecting, task_queue
+from aidetect.core.retrying import during_outages
 from aidetect.worker.batcher import Inbox, Pending
 from aidetect.worker.detectors.base import Detector, load_detector
 from aidetect.worker.runner import BatchRunner, Decision
@@ -34,10 +43,12 @@ log = logging.getLogger("aidetect.worker")
 
 @dataclass
 class WorkerState:
-    """What the two threads share: the stop flag."""
+    """What the threads share: the stop flag, and what readiness reports."""
 
     stopping: threading.Event = field(default_factory=threading.Event)
     crashed: bool = False
+    connected: bool = False
+    loaded: bool = False
 
 
 def _items_in(body: bytes) -> int:
@@ -48,8 +59,9 @@ def _items_in(body: bytes) -> int:
 
 
 class Worker:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, state: WorkerState | None = None) -> None:
         self.settings = settings
+        self.state = state or WorkerState()
         self.cfg = settings.worker
         profiles = settings.profiles()
         self.all_profiles = list(profiles.profiles)
@@ -60,12 +72,10 @@ class Worker:
             )
             for name in self.served
         }
-        self.db = Database(settings.db.url, pool_max=4)
-        self.publisher = SharedPublisher(
-            settings.amqp.url,
-            profiles=self.all_profiles,
-            delivery_limit=settings.amqp.delivery_limit,
-        )
+        self.db = during_outages(
+            settings.amqp, what="opening the database", retry_on=DatabaseUnavailable
+        )(Database, settings.db.url, pool_max=4)
+        self.publisher = SharedPublisher(settings.amqp, profiles=self.all_profiles)
         self.runner = BatchRunner(
             db=self.db,
             publisher=self.publisher,
@@ -75,19 +85,19 @@ class Worker:
             retry_cap=self.cfg.retry_max_seconds,
         )
         self.inbox = Inbox()
-        self.state = WorkerState()
+        self.state.loaded = True
 
     # --- the inference thread ----------------------------------------------------------------
 
-    def _infer_loop(self, broker: Broker) -> None:
+    def _infer_loop(self) -> None:
         try:
-            self._infer_batches(broker)
+            self._infer_batches()
         except Exception:  # a bug, not a bad input: stop the process so it is restarted
             log.exception("the inference thread crashed; stopping the worker")
             self.state.crashed = True
             self.state.stopping.set()
 
-    def _infer_batches(self, broker: Broker) -> None:
+    def _infer_batches(self) -> None:
         while True:
             batch = self.inbox.next_batch(
                 max_items=self.cfg.max_batch,
@@ -103,7 +113,15 @@ class Worker:
                 log.warning("batch not processed (%s); returning it to the queue", e)
                 decisions = [Decision(p.delivery, "retry", 2.0) for p in batch]
             for decision in decisions:
-                broker.add_callback_threadsafe(functools.partial(self._apply, broker, decision))
+                broker = decision.delivery.broker
+                try:
+                    broker.add_callback_threadsafe(functools.partial(self._apply, broker, decision))
+                except QueueUnavailable:
+                    # Its connection is gone; the broker redelivers the message, and the
+                    # redelivery finds the results already written.
+                    log.info(
+                        "connection lost before a delivery was settled; it will be redelivered"
+                    )
 
     @staticmethod
     def _apply(broker: Broker, decision: Decision) -> None:
@@ -149,42 +167,94 @@ class Worker:
             queue_depth=depth,
         )
 
-    def run(self) -> int:
+    def _open(self) -> Broker:
+        """A connection consuming every served queue (closed again if any step fails)."""
         broker = Broker(self.settings.amqp.url, delivery_limit=self.settings.amqp.delivery_limit)
-        broker.declare_topology(self.all_profiles)
-        prefetch = 2 * self.cfg.max_batch
-        for profile in self.served:
-            for high in (True, False):
-                callback = self._on_delivery(profile, high)
-                broker.consume(task_queue(profile, high=high), callback, prefetch=prefetch)
-        infer = threading.Thread(
-            target=self._infer_loop, args=(broker,), name="inference", daemon=True
-        )
-        infer.start()
-        log.info(
-            "worker %s serving %s (prefetch %d, max_batch %d)",
-            self.cfg.name,
-            self.served,
-            prefetch,
-            self.cfg.max_batch,
-        )
+        try:
+            broker.declare_topology(self.all_profiles)
+            prefetch = 2 * self.cfg.max_batch
+            for profile in self.served:
+                for high in (True, False):
+                    callback = self._on_delivery(profile, high)
+                    broker.consume(task_queue(profile, high=high), callback, prefetch=prefetch)
+        except QueueUnavailable:
+            broker.close()
+            raise
+        return broker
+
+    def _connect(self) -> Broker | None:
+        """Connect with backoff; None if stopped meanwhile. Raises after the outage limit."""
+        policy = reconnecting(self.settings.amqp, what="RabbitMQ", stopping=self.state.stopping)
+        try:
+            broker = policy(self._open)
+        except QueueUnavailable:
+            if self.state.stopping.is_set():
+                return None
+            raise
+        self.state.connected = True
+        return broker
+
+    def _serve(self, broker: Broker) -> None:
+        """Pump the connection until stopping; raises QueueUnavailable when it is lost."""
         next_beat = 0.0
         while not self.state.stopping.is_set():
             broker.process_events(0.2)
             if time.monotonic() >= next_beat:
-                self._heartbeat(broker)
+                try:
+                    self._heartbeat(broker)
+                except DatabaseUnavailable as e:  # Postgres is away: keep serving, say so
+                    log.warning("heartbeat not recorded: %s", e)
                 next_beat = time.monotonic() + self.cfg.heartbeat_seconds
+
+    def _lost(self, broker: Broker, error: QueueUnavailable) -> None:
+        self.state.connected = False
+        dropped = self.inbox.drain()  # prefetched on the dead channel: the broker redelivers
+        log.warning(
+            "lost RabbitMQ (%s); dropped %d prefetched message(s); reconnecting",
+            error,
+            len(dropped),
+        )
+        broker.close()
+
+    def run(self) -> int:
+        infer = threading.Thread(target=self._infer_loop, name="inference", daemon=True)
+        infer.start()
+        broker: Broker | None = None
+        while not self.state.stopping.is_set():
+            try:
+                broker = self._connect()
+            except QueueUnavailable as e:
+                limit = self.settings.amqp.outage_limit_seconds
+                log.error("RabbitMQ unreachable for over %.0fs (%s); exiting", limit, e)
+                self.state.crashed = True
+                self.state.stopping.set()
+                break
+            if broker is None:
+                break
+            log.info(
+                "worker %s serving %s (prefetch %d, max_batch %d)",
+                self.cfg.name,
+                self.served,
+                2 * self.cfg.max_batch,
+                self.cfg.max_batch,
+            )
+            try:
+                self._serve(broker)
+            except QueueUnavailable as e:
+                self._lost(broker, e)
+                broker = None
         return self._drain(broker, infer)
 
-    def _drain(self, broker: Broker, infer: threading.Thread) -> int:
+    def _drain(self, broker: Broker | None, infer: threading.Thread) -> int:
         log.info("draining: no new deliveries; finishing the batch in flight")
-        broker.cancel_consumers()
-        for p in self.inbox.drain():
-            Worker._nack_quietly(broker, p.delivery)
-        while infer.is_alive():
-            broker.process_events(0.2)
-        broker.process_events(0.5)  # carry out the last acks
-        broker.close()
+        try:
+            if broker is not None:
+                self._settle_last(broker, infer)
+        except QueueUnavailable as e:
+            log.warning("lost RabbitMQ while draining (%s): the broker redelivers the rest", e)
+        infer.join(timeout=60)
+        if broker is not None:
+            broker.close()
         self.publisher.close()
         self.db.close()
         if self.state.crashed:
@@ -193,14 +263,34 @@ class Worker:
         log.info("drained; exiting")
         return 0
 
+    def _settle_last(self, broker: Broker, infer: threading.Thread) -> None:
+        broker.cancel_consumers()
+        for p in self.inbox.drain():
+            Worker._nack_quietly(broker, p.delivery)
+        while infer.is_alive():
+            broker.process_events(0.2)
+        broker.process_events(0.5)  # carry out the last acks
+
     def stop(self, signum: int, _frame: FrameType | None) -> None:
         log.info("received signal %d", signum)
         self.state.stopping.set()
 
 
+def serve_worker_probes(settings: Settings, state: WorkerState) -> HealthServer | None:
+    """/readyz: the models are loaded and RabbitMQ is connected."""
+    checks = {"models": lambda: state.loaded, "rabbitmq": lambda: state.connected}
+    return serve_probes(checks, settings.worker.health_port)
+
+
 def run_worker(settings: Settings) -> int:
     """Load the detectors, then consume until SIGTERM or SIGINT; returns the exit code."""
-    worker = Worker(settings)
-    signal.signal(signal.SIGTERM, worker.stop)
-    signal.signal(signal.SIGINT, worker.stop)
-    return worker.run()
+    state = WorkerState()
+    probes = serve_worker_probes(settings, state)  # up first: not ready while models load
+    try:
+        worker = Worker(settings, state)
+        signal.signal(signal.SIGTERM, worker.stop)
+        signal.signal(signal.SIGINT, worker.stop)
+        return worker.run()
+    finally:
+        if probes is not None:
+            probes.stop()

@@ -8,6 +8,7 @@ start, the test fails with the script's own output: nothing is skipped.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -69,6 +70,24 @@ class LocalServices:
     def amqp_url(self) -> str:
         """URL of a real RabbitMQ broker."""
         return self._ensure("rabbitmq.sh", "AIDETECT_AMQP_URL", "rabbitmq.env")
+
+    def _own(self, script: str) -> None:
+        if script not in self.started:
+            raise ServiceStartError(
+                f"this test kills and restarts the service of hack/{script}, so it needs the "
+                "session's own one: unset the variable that points the tests at another"
+            )
+
+    def kill_broker(self) -> None:
+        """kill -9 the session's RabbitMQ (beam.smp itself, not its wrapper script)."""
+        self._own("rabbitmq.sh")
+        pid = int((self.state_dir / "rabbitmq" / "beam.pid").read_text().strip())
+        os.kill(pid, signal.SIGKILL)
+
+    def restart_broker(self) -> None:
+        """Start the session's RabbitMQ again: the same node, ports and data."""
+        self._own("rabbitmq.sh")
+        self._run("rabbitmq.sh", "restart", str(self.state_dir))
 
     def stop(self) -> None:
         """Stop what this session started, newest first; leave given services alone."""
