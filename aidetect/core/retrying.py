@@ -52,7 +52,7 @@ def until_available(
 
     return Retrying(
         retry=retry_if_exception_type(retry_on),
-        wait=wait_exponential_jitter(initial=initial, max=cap),
+        wait=wait_exponential_jitter(multiplier=initial, max=cap, jitter=initial),
         stop=stop,
         sleep=sleep,
         before_sleep=before_sleep,

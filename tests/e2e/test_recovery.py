@@ -92,3 +92,30 @@ def test_broker_killed_and_restarted_nothing_restarts_and_tasks_finish(
         assert proc.proc is not None and proc.proc.pid == pids[proc.name]
     eventually(lambda: _readyz(port)[0] == 200, timeout=20, what="/readyz to be ready again")
     assert "lost RabbitMQ" in worker.log_path.read_text()
+
+
+@pytest.mark.parametrize(
+    "args", [["worker", "--detector", "tiny"], ["operator"]], ids=["worker", "operator"]
+)
+def test_a_broker_away_longer_than_the_outage_limit_exits_non_zero(
+    system_env: dict[str, str], logs_dir: Path, args: list[str]
+) -> None:
+    # Given a broker address where nothing listens, and an outage limit of 3 s
+    env = {
+        **system_env,
+        "AIDETECT_AMQP_URL": f"amqp://guest:guest@127.0.0.1:{_free_port()}/%2F",
+        "AIDETECT_AMQP_OUTAGE_LIMIT_SECONDS": "3",
+        "AIDETECT_WORKER_NAME": "worker-no-broker",
+    }
+    proc = ManagedProcess(f"{args[0]}-no-broker", ["-m", "aidetect.cli", *args], env, logs_dir)
+    proc.start()
+    assert proc.proc is not None
+    try:
+        # Then it retries for the limit, not less, and then exits 1 saying why
+        code = proc.proc.wait(timeout=90)
+    finally:
+        proc.kill()
+    log = proc.log_path.read_text()
+    assert code == 1, log
+    assert "retrying in" in log
+    assert "unreachable for over 3s" in log
