@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Start or stop a real local control plane: etcd, kube-apiserver (RBAC + token auth) and
-# kube-controller-manager, on free loopback ports with data in STATE_DIR/control-plane.
+# kube-controller-manager, on free loopback ports (off the ephemeral range: lib.sh's free_port)
+# with data in STATE_DIR/control-plane.
 #   hack/control-plane.sh start STATE_DIR  -> writes STATE_DIR/kubeconfig and STATE_DIR/control-plane.env
 #   hack/control-plane.sh stop  STATE_DIR
 # Binaries come from hack/build-control-plane.sh (built into the cache when missing).
@@ -58,20 +59,21 @@ make_node_pki() {
 spawn() { spawn_in "$dir" "$@"; }
 
 start() {
-  if [ -f "$state/control-plane.env" ] && [ -f "$dir/apiserver.pid" ] && kill -0 "$(cat "$dir/apiserver.pid")" 2>/dev/null; then
+  if [ -f "$state/control-plane.env" ] && [ -f "$dir/apiserver.pid" ] && alive "$(cat "$dir/apiserver.pid")"; then
     log "control plane already running in $dir"; return
   fi
   [ -x "$ETCD" ] && [ -x "$KDIR/kube-apiserver" ] && [ -x "$KDIR/kube-controller-manager" ] \
     || bash "$HACK_DIR/build-control-plane.sh"
   mkdir -p "$dir/certs" "$dir/etcd"
-  local etcd_port kcm_port sched_port
-  etcd_port=$(free_port); apiserver_port=$(free_port); kcm_port=$(free_port); sched_port=$(free_port)
+  local etcd_port etcd_peer_port kcm_port sched_port
+  etcd_port=$(free_port); etcd_peer_port=$(free_port); apiserver_port=$(free_port)
+  kcm_port=$(free_port); sched_port=$(free_port)
   bind_ip=${NODE_IP:-127.0.0.1}
 
   log "etcd v$ETCD_VERSION: starting on 127.0.0.1:$etcd_port"
   spawn etcd "$ETCD" --data-dir "$dir/etcd" --name aidetect-local \
     --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
-    --listen-peer-urls "http://127.0.0.1:0" --unsafe-no-fsync --log-level warn
+    --listen-peer-urls "http://127.0.0.1:$etcd_peer_port" --unsafe-no-fsync --log-level warn
   wait_for "etcd" 60 "$dir/etcd.log" "$(cat "$dir/etcd.pid")" -- \
     curl -fsS "http://127.0.0.1:$etcd_port/health" || { stop; die "etcd did not become healthy"; }
 

@@ -13,8 +13,12 @@ die() { log "ERROR: $*"; exit 1; }
 
 random_hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }  # random_hex BYTES
 
+# free_port [OWNER_DIR]: a port for a local service, claimed for OWNER_DIR (default: $state, the
+# stack's state dir). It comes from AIDETECT_PORT_RANGE (20000-29999), never from the kernel's
+# ephemeral range, so a service that is killed can always bind its own port again: see
+# hack/free_port.py for why, and for how claims are released (with the state dir).
 free_port() {
-  python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'
+  python3 "$HACK_DIR/free_port.py" "${1:-${state:?free_port needs OWNER_DIR or \$state}}"
 }
 
 # wait_for DESCRIPTION SECONDS LOGFILE PID -- COMMAND...
@@ -23,7 +27,7 @@ wait_for() {
   local what=$1 secs=$2 logf=$3 pid=$4; shift 5
   local end=$((SECONDS + secs))
   until "$@" >/dev/null 2>&1; do
-    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+    if [ -n "$pid" ] && ! alive "$pid"; then
       log "$what: process $pid exited; last lines of $logf:"; tail -40 "$logf" >&2 || true; return 1
     fi
     if [ $SECONDS -ge $end ]; then
@@ -39,15 +43,23 @@ spawn_in() {
   setsid "$@" </dev/null >"$d/$name.log" 2>&1 & echo $! > "$d/$name.pid"
 }
 
+# alive PID: the process exists and is not a zombie. Detached processes are re-parented to pid 1,
+# which may never reap them, and `kill -0` succeeds on a zombie.
+alive() {
+  local st
+  st=$(ps -o stat= -p "${1:?alive PID}" 2>/dev/null) || return 1
+  [ -n "$st" ] && [ "${st#Z}" = "$st" ]
+}
+
 # stop_pidfile NAME PIDFILE [SECONDS]: SIGTERM the process, wait up to SECONDS (10), then SIGKILL.
 stop_pidfile() {
   local name=$1 file=$2 secs=${3:-10} pid
   pid=$(cat "$file" 2>/dev/null || true)
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+  [ -n "$pid" ] && alive "$pid" || return 0
   log "stopping $name (pid $pid)"
   kill -TERM "$pid" 2>/dev/null || true
   local end=$((SECONDS + secs))
-  while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 0.25; done
+  while alive "$pid" && [ $SECONDS -lt $end ]; do sleep 0.25; done
   kill -KILL "$pid" 2>/dev/null || true
 }
 

@@ -164,7 +164,7 @@ start() {
   [ -f "$cp_dir/kubelet.kubeconfig" ] || die "start the control plane with AIDETECT_NODE_IP first"
   [ -x "$KDIR/kubelet" ] && [ -x "$CDIR/containerd" ] && [ -x "$RUNC" ] || bash "$HACK_DIR/build-node.sh"
   network_up
-  if [ -f "$dir/kubelet.pid" ] && kill -0 "$(cat "$dir/kubelet.pid")" 2>/dev/null; then
+  if [ -f "$dir/kubelet.pid" ] && alive "$(cat "$dir/kubelet.pid")"; then
     log "node already running in $dir"; return
   fi
   kubelet_healthz_port=$(free_port); proxy_healthz_port=$(free_port)

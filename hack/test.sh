@@ -6,7 +6,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 state=${AIDETECT_STATE_DIR:-${TMPDIR:-/tmp}/aidetect-local}
 if [ "${KUBECONFIG:-}" = "$state/kubeconfig" ] && [ -f "$state/operator.pid" ] \
-   && kill -0 "$(cat "$state/operator.pid")" 2>/dev/null; then
+   && alive "$(cat "$state/operator.pid")"; then
   die "KUBECONFIG points at the 'make up' cluster, whose operator would handle the tests' tasks too.
 Run 'make test' in a shell without that environment (the tests start their own services), or 'make down' first."
 fi
