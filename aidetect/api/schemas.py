@@ -75,7 +75,15 @@ class TaskCreate(CamelModel):
     """What to score: `text` or `texts` (exactly one), and how."""
 
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [SINGLE_EXAMPLE, BATCH_EXAMPLE]}
+        extra="forbid",
+        json_schema_extra={
+            "examples": [SINGLE_EXAMPLE, BATCH_EXAMPLE],
+            # Exactly one of text and texts (the other absent or null), as _exactly_one_input says.
+            "oneOf": [
+                {"required": ["text"], "properties": {"text": {"type": "string"}}},
+                {"required": ["texts"], "properties": {"texts": {"type": "array"}}},
+            ],
+        },
     )
 
     namespace: str | None = Field(

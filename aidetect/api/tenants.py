@@ -18,7 +18,7 @@ import logging
 import re
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -104,7 +104,7 @@ class Tenant:
 
     name: str
     namespaces: tuple[str, ...] | None  # None: every namespace (an admin)
-    digest: bytes = b""
+    digest: bytes = field(default=b"", repr=False)
 
     @property
     def is_admin(self) -> bool:

@@ -11,9 +11,11 @@ import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from kubernetes import client
 from pydantic import SecretStr
@@ -26,6 +28,7 @@ from aidetect.core.k8s import FINALIZER
 from aidetect.core.models import TaskSpec
 from aidetect.core.states import Phase
 from tests.utils.kubectl import kubectl
+from tests.utils.namespaces import fresh_namespace
 
 TOKEN = "e2e-api-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -264,3 +267,93 @@ def test_stats_and_metrics_read_the_real_database(api: TestClient) -> None:
     assert stats.status_code == 200
     assert set(stats.json()["phases"]) == {str(p) for p in Phase}
     assert "aidetect_api_database_up 1" in metrics.text.splitlines()
+
+
+@pytest.mark.parametrize(
+    "query", ["namespace=a%00b", "detector=%00", "namespace=%00&detector=x", "cursor=%00"]
+)
+def test_list_filters_with_a_nul_byte_are_422_on_the_real_database(
+    api: TestClient, query: str
+) -> None:
+    # psycopg2 refuses NUL in a query parameter (ValueError): this was a 500
+    response = api.get(f"/tasks?{query}", headers=AUTH)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] in ("validation_error", "invalid_cursor")
+
+
+def test_readyz_without_a_token_hides_where_the_broker_is(settings: Settings) -> None:
+    # Given a broker URL where nothing listens
+    broken = settings.model_copy(update={"amqp": AmqpSettings(url="amqp://u:p@127.0.0.1:1/%2F")})
+
+    with TestClient(create_app(broken)) as api:
+        anonymous = api.get("/readyz")
+        admin = api.get("/readyz", headers=AUTH)
+
+    # Then the open answer names the check, and only an admin learns the reason
+    assert anonymous.status_code == admin.status_code == 503
+    assert anonymous.json()["error"]["details"] == [{"check": "rabbitmq", "message": "failed"}]
+    assert "127.0.0.1" not in anonymous.text and "Unavailable" not in anonymous.text
+    assert admin.json()["error"]["details"][0]["message"] != "failed"
+
+
+@pytest.fixture
+def other_namespace(core_api: client.CoreV1Api) -> Iterator[str]:
+    with fresh_namespace(core_api, "t") as name:
+        yield name
+
+
+@pytest.fixture
+def tenant_api(
+    settings: Settings, namespace: str, other_namespace: str, tmp_path: Path
+) -> Iterator[TestClient]:
+    """The app with two tenants, one per namespace, and the admin token as well."""
+    tenants = [
+        {"name": "team-a", "token": "team-a-token", "namespaces": [namespace]},
+        {"name": "team-b", "token": "team-b-token", "namespaces": [other_namespace]},
+    ]
+    path = tmp_path / "tenants.yaml"
+    path.write_text(yaml.safe_dump({"tenants": tenants}))
+    api_settings = settings.api.model_copy(update={"tenants_file": str(path)})
+    with TestClient(create_app(settings.model_copy(update={"api": api_settings}))) as client_:
+        yield client_
+
+
+TEAM_A = {"Authorization": "Bearer team-a-token"}
+TEAM_B = {"Authorization": "Bearer team-b-token"}
+
+
+@pytest.mark.usefixtures("release_finalizers")
+def test_tenants_reach_only_their_own_namespace_on_the_real_services(
+    tenant_api: TestClient, namespace: str, other_namespace: str, database: Database
+) -> None:
+    # Given a task team-a created through the API, recorded as the operator would
+    created = tenant_api.post("/predict", json={"text": "Mine."}, headers=TEAM_A)
+    assert created.status_code == 202, created.text
+    task_id = uuid.UUID(created.json()["taskId"])
+    assert created.json()["namespace"] == namespace
+    record_task(database, namespace, task_id=task_id, name=created.json()["name"], has_cr=True)
+
+    # Then team-b can neither see nor cancel it, nor create in team-a's namespace
+    assert tenant_api.get(f"/status/{task_id}", headers=TEAM_B).status_code == 404
+    assert tenant_api.delete(f"/tasks/{task_id}", headers=TEAM_B).status_code == 404
+    listed = tenant_api.get("/tasks", headers=TEAM_B).json()["items"]
+    assert str(task_id) not in [t["id"] for t in listed]
+    intrude = {"text": "x", "namespace": namespace}
+    assert tenant_api.post("/predict", json=intrude, headers=TEAM_B).status_code == 403
+    filtered = tenant_api.get("/tasks", params={"namespace": namespace}, headers=TEAM_B)
+    assert filtered.status_code == 403
+    # And team-a and the admin see it
+    assert tenant_api.get(f"/status/{task_id}", headers=TEAM_A).status_code == 200
+    everywhere = tenant_api.get("/tasks", params={"namespace": namespace}, headers=AUTH).json()
+    assert str(task_id) in [t["id"] for t in everywhere["items"]]
+    assert other_namespace != namespace
+
+
+def test_predict_into_a_named_namespace_that_does_not_exist_is_422(api: TestClient) -> None:
+    missing = f"missing-{uuid.uuid4().hex[:8]}"
+
+    response = api.post("/predict", json={"text": "x", "namespace": missing}, headers=AUTH)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "namespace_not_found"

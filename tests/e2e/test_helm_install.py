@@ -192,30 +192,83 @@ def test_operator_service_account_has_the_operator_rights(
     )
 
 
-def test_api_service_account_can_only_create_get_delete_tasks(
-    api_client: client.ApiClient, release_ns: str
-) -> None:
-    review = client.AuthorizationV1Api(api_client)
-    user = f"system:serviceaccount:{release_ns}:{RELEASE}-aidetect-api"
-
-    def allowed(verb: str, resource: str = "detectiontasks", group: str = crd.GROUP) -> bool:
-        result = review.create_subject_access_review(
-            client.V1SubjectAccessReview(
-                spec=client.V1SubjectAccessReviewSpec(
-                    user=user,
-                    groups=["system:serviceaccounts", f"system:serviceaccounts:{release_ns}"],
-                    resource_attributes=client.V1ResourceAttributes(
-                        group=group, resource=resource, verb=verb, namespace=release_ns
-                    ),
-                )
+def api_may(
+    api_client: client.ApiClient,
+    release_ns: str,
+    verb: str,
+    namespace: str,
+    resource: str = "detectiontasks",
+    group: str = crd.GROUP,
+) -> bool:
+    """Whether the release's API ServiceAccount may do `verb` (a real SubjectAccessReview)."""
+    result = client.AuthorizationV1Api(api_client).create_subject_access_review(
+        client.V1SubjectAccessReview(
+            spec=client.V1SubjectAccessReviewSpec(
+                user=f"system:serviceaccount:{release_ns}:{RELEASE}-aidetect-api",
+                groups=["system:serviceaccounts", f"system:serviceaccounts:{release_ns}"],
+                resource_attributes=client.V1ResourceAttributes(
+                    group=group, resource=resource, verb=verb, namespace=namespace
+                ),
             )
         )
-        return bool(result.status.allowed)
+    )
+    return bool(result.status.allowed)
 
-    assert all(allowed(v) for v in ("create", "get", "delete"))
-    assert not any(allowed(v) for v in ("list", "watch", "patch", "update"))
+
+def test_api_service_account_can_only_create_and_delete_tasks(
+    api_client: client.ApiClient, release_ns: str
+) -> None:
+    def allowed(verb: str, resource: str = "detectiontasks", group: str = crd.GROUP) -> bool:
+        return api_may(api_client, release_ns, verb, release_ns, resource, group)
+
+    assert all(allowed(v) for v in ("create", "delete"))
+    assert not any(allowed(v) for v in ("get", "list", "watch", "patch", "update"))
+    assert not allowed("deletecollection")
     assert not allowed("patch", "detectiontasks/status")
     assert not allowed("get", "secrets", "")
+
+
+def test_tenants_install_grants_the_api_only_the_tenants_namespaces(
+    kubeconfig: str, api_client: client.ApiClient, core_api: client.CoreV1Api, tmp_path: Path
+) -> None:
+    # Given namespaces for two tenants and one for neither, and the chart installed with those
+    # tenants and no admin token
+    ns = {k: f"{k}-{uuid.uuid4().hex[:8]}" for k in ("release", "a", "b", "other")}
+    for name in ns.values():
+        core_api.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    values = tmp_path / "tenants.yaml"
+    tenants = [
+        {"name": "a", "token": "a-token", "namespaces": [ns["a"]]},
+        {"name": "b", "token": "b-token", "namespaces": [ns["b"], ns["a"]]},
+    ]
+    values.write_text(yaml.safe_dump({"api": {"auth": {"adminToken": False, "tenants": tenants}}}))
+    try:
+        run_helm(kubeconfig, "install", RELEASE, str(CHART), "-n", ns["release"],
+                 "--skip-crds", "-f", str(values))  # fmt: skip
+
+        # Then the API may create and cancel tasks in the tenants' namespaces, nowhere else
+        for where in (ns["a"], ns["b"]):
+            assert api_may(api_client, ns["release"], "create", where)
+            assert api_may(api_client, ns["release"], "delete", where)
+            assert not api_may(api_client, ns["release"], "get", where)
+        for where in (ns["release"], ns["other"]):
+            assert not api_may(api_client, ns["release"], "create", where)
+        rbac = client.RbacAuthorizationV1Api(api_client)
+        selector = f"{INSTANCE}={RELEASE},app.kubernetes.io/component=api"
+        assert not [
+            r.metadata.name
+            for r in rbac.list_cluster_role(label_selector=selector).items
+            if r.metadata.name.startswith(f"{ns['release']}-")
+        ]
+        secret = core_api.read_namespaced_secret(f"{RELEASE}-aidetect-api-tenants", ns["release"])
+        assert "tenants.yaml" in secret.data
+    finally:
+        helm(
+            "uninstall", RELEASE, "-n", ns["release"], "--ignore-not-found",
+            check=False, timeout=180, kubeconfig=kubeconfig,
+        )  # fmt: skip
+        for name in ns.values():
+            core_api.delete_namespace(name)
 
 
 def test_install_with_crds_skips_the_existing_crd(

@@ -151,6 +151,7 @@ def test_scenarios_render_what_they_promise() -> None:
         "gpu-keda-values.yaml"
     ]
     assert "Ingress" in kinds["ingress-values.yaml"]
+    assert {"Role", "RoleBinding"} <= kinds["tenants-values.yaml"]
     assert "StatefulSet" not in kinds["external-db-values.yaml"]
     assert not {"Ingress", "ScaledObject", "NetworkPolicy", "PodDisruptionBudget"} & kinds[None]
 
@@ -161,8 +162,10 @@ def test_scenarios_render_what_they_promise() -> None:
         ("api.replicas=two", "/api/replicas"),  # a wrong type
         ("operator.replicaz=2", "replicaz"),  # an unknown key
         ("profiles.profiles.roberta-openai.aiLable=Fake", "aiLable"),  # a misspelt profile field
+        ("api.auth.tenants[0].name=a", "namespaces"),  # a tenant with no namespaces or token
+        ("api.rbac.namespaces[0]=Not_A_Namespace", "/api/rbac/namespaces/0"),
     ],
-    ids=["wrong-type", "unknown-key", "unknown-profile-field"],
+    ids=["wrong-type", "unknown-key", "unknown-profile-field", "tenant-fields", "rbac-namespace"],
 )
 def test_schema_rejects_bad_values(setting: str, named_in_error: str) -> None:
     proc = helm(
@@ -217,15 +220,96 @@ def test_chart_copies_are_real_files_identical_to_crds(in_chart: str, source: st
     assert copy.read_bytes() == (REPO_ROOT / source).read_bytes(), "run hack/sync-chart.sh"
 
 
+API_RULES = [
+    {"apiGroups": ["aidetect.io"], "resources": ["detectiontasks"], "verbs": ["create", "delete"]}
+]
+
+
 def test_api_cluster_role_is_least_privilege() -> None:
+    # The admin token may use every namespace; the API only creates and cancels tasks there.
     role = only(render(), "ClusterRole", "ns1-rel-aidetect-api")
-    assert role["rules"] == [
-        {
-            "apiGroups": ["aidetect.io"],
-            "resources": ["detectiontasks"],
-            "verbs": ["create", "get", "delete"],
+    assert role["rules"] == API_RULES
+    assert not [d for d in render() if d["kind"] in ("Role", "RoleBinding")]
+
+
+def _names(docs: list[dict[str, Any]], *kinds: str) -> set[str]:
+    return {d["metadata"]["name"] for d in docs if d["kind"] in kinds}
+
+
+def _tenants_file(docs: list[dict[str, Any]]) -> Any:
+    secret = only(docs, "Secret", "rel-aidetect-api-tenants")
+    return yaml.safe_load(base64.b64decode(secret["data"]["tenants.yaml"]))
+
+
+def test_tenants_without_an_admin_token_get_a_role_per_namespace_and_no_cluster_role() -> None:
+    docs = render("tenants-values.yaml")
+    roles = {d["metadata"]["namespace"]: d for d in docs if d["kind"] == "Role"}
+    bindings = {d["metadata"]["namespace"]: d for d in docs if d["kind"] == "RoleBinding"}
+    assert set(roles) == set(bindings) == {"team-a", "shared", "team-b"}
+    assert all(r["rules"] == API_RULES for r in roles.values())
+    for binding in bindings.values():
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": "ns1-rel-aidetect-api",
         }
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "rel-aidetect-api", "namespace": "ns1"}
+        ]
+    assert "ns1-rel-aidetect-api" not in _names(docs, "ClusterRole", "ClusterRoleBinding")
+
+
+def test_tenants_file_is_mounted_as_a_directory_and_is_what_the_api_reads() -> None:
+    from aidetect.api.tenants import parse_tenants
+
+    docs = render("tenants-values.yaml")
+    pod = only(docs, "Deployment", "rel-aidetect-api")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    env = _env(container)
+    assert env["AIDETECT_API_TENANTS_FILE"] == "/etc/aidetect-tenants/tenants.yaml"
+    assert "AIDETECT_API_TOKEN" not in env
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "tenants")
+    assert mount == {"name": "tenants", "mountPath": "/etc/aidetect-tenants", "readOnly": True}
+    assert "subPath" not in mount  # a subPath mount never sees the Secret's updates
+    volume = next(v for v in pod["volumes"] if v["name"] == "tenants")
+    assert volume["secret"]["secretName"] == "rel-aidetect-api-tenants"
+    tenants = parse_tenants(yaml.safe_dump(_tenants_file(docs)))
+    assert [(t.name, t.namespaces) for t in tenants] == [
+        ("team-a", ("team-a", "shared")),
+        ("team-b", ("team-b",)),
     ]
+    assert not [
+        d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"].endswith("-token")
+    ]
+
+
+def test_an_existing_tenants_secret_is_mounted_under_its_key() -> None:
+    secret = "api.auth.existingTenantsSecret=my-tenants,api.auth.existingTenantsSecretKey=file.json"
+    docs = render(None, "--set", secret)
+    pod = only(docs, "Deployment", "rel-aidetect-api")["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "tenants")
+    assert volume["secret"] == {
+        "secretName": "my-tenants",
+        "items": [{"key": "file.json", "path": "tenants.yaml"}],
+    }
+    assert not [d for d in docs if d["metadata"]["name"] == "rel-aidetect-api-tenants"]
+    # The chart cannot read that file's namespaces, and the admin token is on: cluster-wide.
+    assert only(docs, "ClusterRole", "ns1-rel-aidetect-api")["rules"] == API_RULES
+
+
+def test_explicit_rbac_namespaces_win_over_the_admin_token() -> None:
+    docs = render(None, "--set-json", 'api.rbac.namespaces=["x","y"]')
+    assert {d["metadata"]["namespace"] for d in docs if d["kind"] == "Role"} == {"x", "y"}
+    assert "ns1-rel-aidetect-api" not in _names(docs, "ClusterRole")
+
+
+def test_a_star_tenant_makes_the_api_role_cluster_wide() -> None:
+    tenants = '[{"name":"ops","token":"t","namespaces":["*"]}]'
+    docs = render(
+        None, "--set", "api.auth.adminToken=false", "--set-json", f"api.auth.tenants={tenants}"
+    )
+    assert only(docs, "ClusterRole", "ns1-rel-aidetect-api")["rules"] == API_RULES
+    assert not [d for d in docs if d["kind"] == "Role"]
 
 
 def test_crd_in_the_chart_is_the_one_in_crds() -> None:

@@ -240,3 +240,38 @@ imagePullSecrets:
 securityContext:
   {{- toYaml .Values.podSecurityContext | nindent 2 }}
 {{- end }}
+
+{{/*
+Whether the API has an admin token (AIDETECT_API_TOKEN): auth on and api.auth.adminToken.
+*/}}
+{{- define "aidetect.api.adminToken" -}}
+{{- if and .Values.api.auth.enabled .Values.api.auth.adminToken }}true{{ end }}
+{{- end }}
+
+{{/*
+The Secret that holds the API's tenants file, or nothing when there is none.
+*/}}
+{{- define "aidetect.api.tenantsSecret" -}}
+{{- if .Values.api.auth.enabled }}
+{{- if .Values.api.auth.existingTenantsSecret }}{{ .Values.api.auth.existingTenantsSecret }}
+{{- else if .Values.api.auth.tenants }}{{ include "aidetect.componentName" (dict "root" . "component" "api-tenants") }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The namespaces the API may create and delete DetectionTasks in, as a JSON list, or "*" for all.
+api.rbac.namespaces when given; else every namespace when a token may use every one (auth off,
+the admin token, a "*" tenant, or a tenants file the chart cannot read); else the tenants' own.
+*/}}
+{{- define "aidetect.api.rbacNamespaces" -}}
+{{- $auth := .Values.api.auth }}
+{{- if .Values.api.rbac.namespaces }}
+{{- .Values.api.rbac.namespaces | uniq | toJson }}
+{{- else if or (not $auth.enabled) $auth.adminToken $auth.existingTenantsSecret (not $auth.tenants) }}*
+{{- else }}
+{{- $namespaces := list }}
+{{- range $auth.tenants }}{{ $namespaces = concat $namespaces .namespaces }}{{ end }}
+{{- if has "*" $namespaces }}*{{ else }}{{ $namespaces | uniq | toJson }}{{ end }}
+{{- end }}
+{{- end }}
