@@ -1,5 +1,5 @@
 # The user's verbs. Each one calls a script in hack/, which says what it does as it goes.
-.PHONY: up down test test-unit lint deps cluster-up cluster-test cluster-down images
+.PHONY: up down test test-unit lint deps chaos cluster-up cluster-test cluster-down images
 
 up:        ## start the whole local stack and leave it running
 	bash hack/up.sh
@@ -18,6 +18,9 @@ lint:      ## ruff, mypy and import-linter
 
 deps:      ## install Debian packages, the virtualenv and the control-plane binaries
 	bash hack/install-deps.sh
+
+chaos:     ## kill -9 each process of a fresh private stack while 1000 tasks run (CHAOS_TASKS=N)
+	bash hack/chaos.sh
 
 cluster-up:   ## a real one-node cluster (kubelet, containerd, CoreDNS) with the chart installed
 	bash hack/cluster-up.sh
