@@ -1,4 +1,9 @@
-"""What a user sees with kubectl: printer columns, and `kubectl wait` on the standard conditions."""
+"""What a user sees with kubectl: printer columns, and `kubectl wait` on the standard conditions.
+
+These tests write statuses by hand, so they must run before any test starts the session's
+operator (which would admit the CRs and overwrite them): no module sorted before this one uses
+the `operator` fixture.
+"""
 
 from __future__ import annotations
 

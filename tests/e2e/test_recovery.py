@@ -17,6 +17,7 @@ import pytest
 from kubernetes import client
 
 from aidetect.core import crd
+from aidetect.core.db import Database
 from tests.utils.factories import detection_task
 from tests.utils.processes import ManagedProcess
 from tests.utils.services import LocalServices
@@ -119,3 +120,19 @@ def test_a_broker_away_longer_than_the_outage_limit_exits_non_zero(
     assert code == 1, log
     assert "retrying in" in log
     assert "unreachable for over 3s" in log
+
+
+def test_after_a_postgres_restart_the_first_query_on_the_pool_succeeds(
+    services: LocalServices, database_url: str
+) -> None:
+    # Given a pool whose connections were all opened before an immediate Postgres restart
+    db = Database(database_url, pool_max=3)
+    try:
+        with db.transaction(), db.transaction(), db.transaction():
+            pass  # three connections open at once, back in the pool now
+        services.restart_database()
+        # Then no query is handed a connection the server closed: each one succeeds at once
+        for _ in range(5):
+            db.ping()
+    finally:
+        db.close()

@@ -89,6 +89,11 @@ class LocalServices:
         self._own("rabbitmq.sh")
         self._run("rabbitmq.sh", "restart", str(self.state_dir))
 
+    def restart_database(self) -> None:
+        """Restart the session's Postgres at once (an immediate stop), on the same port."""
+        self._own("postgres.sh")
+        self._run("postgres.sh", "restart", str(self.state_dir))
+
     def stop(self) -> None:
         """Stop what this session started, newest first; leave given services alone."""
         for script in reversed(self.started):
