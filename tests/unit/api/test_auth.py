@@ -184,3 +184,11 @@ def test_with_a_valid_token_the_same_body_is_read_and_judged(
     status, received = call_asgi(build_app(), headers, SIX_MB)
 
     assert (status, received) == (422, len(SIX_MB))  # read whole, then refused: text too long
+
+
+def test_a_401_is_counted_under_its_route(api: TestClient) -> None:
+    api.post("/predict", json={"text": "x"})
+
+    metrics = api.get("/metrics").text
+
+    assert 'aidetect_api_requests_total{route="/predict",status="401"} 1' in metrics

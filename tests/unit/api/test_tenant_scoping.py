@@ -224,3 +224,16 @@ def test_auth_disabled_reaches_every_namespace(
 
     assert response.status_code == 202
     assert created_in(apiserver) == ["team-b"]
+
+
+def test_a_named_namespace_the_apis_rbac_does_not_reach_is_403(
+    api: TestClient, apiserver: FakeApiServer
+) -> None:
+    apiserver.reject_create = (403, "cannot create detectiontasks in the namespace elsewhere")
+
+    named = api.post("/predict", json={"text": "x", "namespace": "elsewhere"}, headers=AUTH)
+    default = api.post("/predict", json={"text": "x"}, headers=AUTH)
+
+    assert named.status_code == 403
+    assert named.json()["error"]["code"] == "namespace_forbidden"
+    assert default.status_code == 502  # the configured namespace is the deployment's mistake
