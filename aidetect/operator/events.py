@@ -15,7 +15,12 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from aidetect.core import conditions
-from aidetect.core.errors import QueueUnavailable, TransientError
+from aidetect.core.errors import (
+    DatabaseUnavailable,
+    KubeUnavailable,
+    QueueUnavailable,
+    TransientError,
+)
 from aidetect.core.logs import task_log
 from aidetect.core.models import TaskEvent, TaskMessage
 from aidetect.core.queue import DEAD_QUEUE, EVENTS_QUEUE, Broker, Delivery, reconnecting
@@ -96,14 +101,33 @@ class EventsConsumer(threading.Thread):
             # Wait a moment after the first event: a task's "started" and "finished" that
             # arrive together cost one status patch instead of two.
             first_at = first_at or time.monotonic()
-            if time.monotonic() - first_at >= debounce:
-                self._drain(broker)
+            if time.monotonic() - first_at < debounce:
+                continue
+            if self._drain(broker):
                 first_at = None
+            else:  # Postgres or the apiserver is away: keep the events, try again shortly
+                self.stopping.wait(1.0)
 
-    def _drain(self, broker: Broker) -> None:
-        """Handle what arrived: dead letters first, then one sync per task however many events."""
+    def _drain(self, broker: Broker) -> bool:
+        """Handle what arrived: dead letters first, then one sync per task however many events.
+
+        True when done and acked. False, with nothing acked, when a dependency is away; an
+        error of one task's own is logged and skipped (the resync repairs that task later).
+        """
         batch = list(self._pending)
-        self._pending.clear()  # in place: the consumer callbacks hold this list's append
+        try:
+            for task_id, ended in self._changes(batch).items():
+                self._sync(task_id, ended)
+        except (DatabaseUnavailable, KubeUnavailable) as e:
+            log.warning("events: %s; keeping %d event(s) to retry", e, len(batch))
+            return False
+        del self._pending[: len(batch)]  # in place: the consumer callbacks hold its append
+        for d in batch:
+            broker.ack(d)
+        return True
+
+    def _changes(self, batch: list[Delivery]) -> dict[UUID, bool]:
+        """Task id -> whether it may have ended, from events and dead letters."""
         changed: dict[UUID, bool] = {}
         for d in batch:
             try:
@@ -118,11 +142,17 @@ class EventsConsumer(threading.Thread):
                     )
             except ValidationError:
                 log.error("dropping an unreadable message from %s: %r", d.queue, d.body[:200])
-        for task_id, ended in changed.items():
-            before = time.monotonic()
+        return changed
+
+    def _sync(self, task_id: UUID, ended: bool) -> None:
+        before = time.monotonic()
+        try:
             record = sync_task(self.deps, task_id)
             if ended and record is not None and record.phase in TERMINAL:
                 announce_end(self.deps, record)
-            task_log(log, task_id).debug("synced in %.3fs", time.monotonic() - before)
-        for d in batch:
-            broker.ack(d)
+        except (DatabaseUnavailable, KubeUnavailable):
+            raise
+        except Exception:  # this task's own problem: the others go on; the resync retries it
+            task_log(log, task_id).exception("could not bring the CR up to date")
+            return
+        task_log(log, task_id).debug("synced in %.3fs", time.monotonic() - before)
