@@ -11,13 +11,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-import chaos_submit  # noqa: E402
 from chaos_submit import RestClient, key_of, plan  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
 def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(chaos_submit.time, "sleep", lambda _s: None)
+    monkeypatch.setattr("chaos_submit.time.sleep", lambda _s: None)
 
 
 def client_with(
