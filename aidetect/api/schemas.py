@@ -111,16 +111,21 @@ class TaskCreate(CamelModel):
         description="The detector profile; empty or absent means the cluster default.",
     )
     granularity: Granularity = "document"
-    priority: int = Field(default=0, ge=0, le=9, description="0-4 normal, 5-9 high.")
-    backoff_limit: int = Field(default=3, ge=0, le=20, description="Retries before Failed.")
+    # Strict: JSON numbers only, as the CRD's integers (lax mode read `false` as 0, a TTL of 0).
+    priority: int = Field(default=0, ge=0, le=9, strict=True, description="0-4 normal, 5-9 high.")
+    backoff_limit: int = Field(
+        default=3, ge=0, le=20, strict=True, description="Retries before Failed."
+    )
     active_deadline_seconds: int | None = Field(
         default=None,
+        strict=True,
         ge=1,
         le=MAX_ACTIVE_DEADLINE_SECONDS,
         description="Fail the task if it has not finished this long after creation (<= 30 days).",
     )
     ttl_seconds_after_finished: int | None = Field(
         default=None,
+        strict=True,
         ge=0,
         le=MAX_TTL_SECONDS_AFTER_FINISHED,
         description="Delete the CR this long after it finishes (<= 1 year; the record stays).",

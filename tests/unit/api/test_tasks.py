@@ -82,6 +82,16 @@ BAD_REQUESTS: list[tuple[str, Any, str]] = [
         {"text": "a", "activeDeadlineSeconds": 10**13},
         "activeDeadlineSeconds: Input should be less than or equal to 2592000",
     ),
+    (
+        "false ttl",
+        {"text": "a", "ttlSecondsAfterFinished": False},
+        "ttlSecondsAfterFinished: Input should be a valid integer",
+    ),
+    (
+        "string priority",
+        {"text": "a", "priority": "5"},
+        "priority: Input should be a valid integer",
+    ),
     ("empty batch", {"texts": []}, "texts has 0 items; a batch holds 1 to 1000"),
     ("blank item", {"texts": ["ok", "  "]}, "texts[1] is empty or blank"),
     ("long item", {"texts": ["ok", "b" * 100_001]}, "texts[1] has 100001 characters"),
