@@ -71,7 +71,7 @@ def list_records(db: Database, namespace: str) -> dict[UUID, TaskRecord]:
     records: dict[UUID, TaskRecord] = {}
     cursor: str | None = None
     while True:
-        page = db.list_tasks(namespace=namespace, limit=500, cursor=cursor)
+        page = db.list_tasks(namespaces=[namespace], limit=500, cursor=cursor)
         records.update({t.id: t for t in page.tasks})
         cursor = page.next_cursor
         if cursor is None:

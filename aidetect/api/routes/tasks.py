@@ -18,7 +18,6 @@ from kubernetes.client.rest import ApiException
 from aidetect.api.auth import namespace_forbidden
 from aidetect.api.deps import DbDep, KubeDep, SettingsDep, TenantDep, require_tenant
 from aidetect.api.errors import ApiError, named_namespace_refusal
-from aidetect.api.listing import list_visible_tasks
 from aidetect.api.routing import GuardedRoute
 from aidetect.api.schemas import (
     PREDICT_EXAMPLES,
@@ -145,8 +144,8 @@ def list_tasks(
         raise namespace_forbidden(tenant, namespace)
     namespaces = [namespace] if namespace is not None else tenant.namespaces
     try:
-        page = list_visible_tasks(
-            db, namespaces, phase=phase, detector=detector, limit=limit, cursor=cursor
+        page = db.list_tasks(
+            phase=phase, namespaces=namespaces, detector=detector, limit=limit, cursor=cursor
         )
     except InvalidInput as e:
         raise ApiError(

@@ -99,18 +99,24 @@ class TaskStore(ConnectionPool):
         self,
         *,
         phase: Phase | None = None,
-        namespace: str | None = None,
+        namespaces: Sequence[str] | None = None,
         detector: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> TaskPage:
-        """Tasks newest first, filtered, with an opaque keyset cursor for the next page."""
+        """Tasks newest first, filtered, with an opaque keyset cursor for the next page.
+
+        `namespaces` None means every namespace; a list means only those (a tenant's).
+        """
         where: list[str] = ["TRUE"]
         args: list[Any] = []
-        for column, value in (("phase", phase), ("namespace", namespace), ("detector", detector)):
+        for column, value in (("phase", phase), ("detector", detector)):
             if value is not None:
                 where.append(f"{column} = %s")
                 args.append(str(value))
+        if namespaces is not None:
+            where.append("namespace = ANY(%s)")
+            args.append(list(namespaces))
         if cursor:
             created, last_id = decode_cursor(cursor)
             where.append("(created_at, id) < (%s, %s)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
@@ -112,7 +113,7 @@ class FakeDatabase:
         self,
         *,
         phase: Phase | None = None,
-        namespace: str | None = None,
+        namespaces: Sequence[str] | None = None,
         detector: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
@@ -122,14 +123,14 @@ class FakeDatabase:
 
         self._check()
         rows = sorted(self.tasks.values(), key=lambda t: (t.created_at, t.id), reverse=True)
-        if cursor:  # the real keyset cursor, so that pages of several namespaces merge
+        if cursor:  # the real keyset cursor
             after = decode_cursor(cursor)
             rows = [t for t in rows if (t.created_at, t.id) < after]
         rows = [
             t
             for t in rows
             if (phase is None or t.phase == phase)
-            and (namespace is None or t.namespace == namespace)
+            and (namespaces is None or t.namespace in namespaces)
             and (detector is None or t.detector == detector)
         ]
         page = rows[:limit]
