@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -49,40 +50,48 @@ def texts_of(deps: OperatorDeps, namespace: str, spec: TaskSpec) -> list[str]:
     return k8s.read_text_source(deps.kube, namespace, spec.text_from)
 
 
-def record_task(
-    deps: OperatorDeps,
-    *,
-    uid: UUID,
-    namespace: str,
-    name: str,
-    generation: int,
-    created_at: datetime,
-    spec: TaskSpec,
+@dataclass(frozen=True)
+class CrIdentity:
+    """The CR being admitted, as kopf hands it over: what its row is keyed and named by."""
+
+    uid: UUID
+    namespace: str
+    name: str
+    generation: int
+    created_at: datetime
+
+
+def _insert(
+    deps: OperatorDeps, cr: CrIdentity, spec: TaskSpec, detector: str, texts: list[str]
 ) -> None:
+    deps.db.insert_task(
+        task_id=cr.uid,
+        namespace=cr.namespace,
+        name=cr.name,
+        spec=spec,
+        detector=detector,
+        texts=texts,
+        created_at=cr.created_at,
+        generation=cr.generation,
+    )
+
+
+def record_task(deps: OperatorDeps, cr: CrIdentity, spec: TaskSpec) -> None:
     """Insert the row (ON CONFLICT DO NOTHING). Bad input is recorded too, then Failed."""
     failure: tuple[str, str] | None = None
     detector = spec.detector or deps.profiles.default
     texts: list[str] = []
     try:
         detector = deps.profiles.resolve(spec.detector).name
-        texts = texts_of(deps, namespace, spec)
+        texts = texts_of(deps, cr.namespace, spec)
     except UnknownDetector as e:
         failure = (conditions.REASON_UNKNOWN_DETECTOR, str(e))
     except InvalidInput as e:
         failure = (conditions.REASON_INVALID_INPUT, str(e))
-    deps.db.insert_task(
-        task_id=uid,
-        namespace=namespace,
-        name=name,
-        spec=spec,
-        detector=detector,
-        texts=texts,
-        created_at=created_at,
-        generation=generation,
-    )
+    _insert(deps, cr, spec, detector, texts)
     if failure is not None:
-        if deps.db.transition(uid, Phase.FAILED, *failure):
-            task_log(log, uid).warning("rejected: %s", failure[1])
+        if deps.db.transition(cr.uid, Phase.FAILED, *failure):
+            task_log(log, cr.uid).warning("rejected: %s", failure[1])
 
 
 def publish(
@@ -103,107 +112,45 @@ def publish(
         task_log(log, task_id).info("queued: %s", message)
 
 
-def admit(
-    deps: OperatorDeps,
-    *,
-    uid: str,
-    namespace: str,
-    name: str,
-    generation: int,
-    created_at: datetime,
-    spec: dict[str, Any],
-) -> Phase:
+def admit(deps: OperatorDeps, cr: CrIdentity, spec: dict[str, Any]) -> Phase:
     """Record, publish and mark Queued, as far as the task has not got yet; return its phase."""
-    task_id = UUID(uid)
-    record = deps.db.find_task(task_id)
+    record = deps.db.find_task(cr.uid)
     was_open = record is None or record.phase not in TERMINAL
     if record is None:
-        parsed = parse_spec(spec)
-        record_task(
-            deps,
-            uid=task_id,
-            namespace=namespace,
-            name=name,
-            generation=generation,
-            created_at=created_at,
-            spec=parsed,
-        )
-        record = deps.db.get_task(task_id)
+        record_task(deps, cr, parse_spec(spec))
+        record = deps.db.get_task(cr.uid)
     if record.phase == Phase.PENDING:
-        publish(deps, task_id, range(record.progress.total))
-    synced = sync_task(deps, task_id)
+        publish(deps, cr.uid, range(record.progress.total))
+    synced = sync_task(deps, cr.uid)
     if synced is not None and synced.phase in TERMINAL and was_open:
         announce_end(deps, synced)
     return synced.phase if synced is not None else record.phase
 
 
-def reject(
-    deps: OperatorDeps,
-    *,
-    uid: str,
-    namespace: str,
-    name: str,
-    generation: int,
-    created_at: datetime,
-    why: str,
-) -> Phase:
+def reject(deps: OperatorDeps, cr: CrIdentity, why: str) -> Phase:
     """Record the task (with no items, if it was not recorded yet) as Failed: InvalidInput."""
-    task_id = UUID(uid)
     message = f"the task cannot be admitted: {why}"[:1000]
-    deps.db.insert_task(
-        task_id=task_id,
-        namespace=namespace,
-        name=name,
-        spec=TaskSpec.model_construct(),  # the spec is what failed: record the defaults
-        detector=deps.profiles.default,
-        texts=[],
-        created_at=created_at,
-        generation=generation,
-    )
-    if deps.db.transition(task_id, Phase.FAILED, conditions.REASON_INVALID_INPUT, message):
-        task_log(log, task_id).warning("rejected: %s", message)
-    synced = sync_task(deps, task_id)
+    # The spec is what failed: record the defaults.
+    _insert(deps, cr, TaskSpec.model_construct(), deps.profiles.default, [])
+    if deps.db.transition(cr.uid, Phase.FAILED, conditions.REASON_INVALID_INPUT, message):
+        task_log(log, cr.uid).warning("rejected: %s", message)
+    synced = sync_task(deps, cr.uid)
     if synced is not None:
         announce_end(deps, synced)
         return synced.phase
     return Phase.FAILED
 
 
-def admit_or_reject(
-    deps: OperatorDeps,
-    *,
-    uid: str,
-    namespace: str,
-    name: str,
-    generation: int,
-    created_at: datetime,
-    spec: dict[str, Any],
-) -> Phase:
+def admit_or_reject(deps: OperatorDeps, cr: CrIdentity, spec: dict[str, Any]) -> Phase:
     """`admit`; on any error but a transient one, `reject` the task with the error's reason."""
     try:
-        return admit(
-            deps,
-            uid=uid,
-            namespace=namespace,
-            name=name,
-            generation=generation,
-            created_at=created_at,
-            spec=spec,
-        )
+        return admit(deps, cr, spec)
     except TransientError:
         raise  # kopf retries it after a delay
     except Exception as e:  # every other error ends the task, with its reason
         if isinstance(e, PermanentError):
             why = str(e)
         else:  # a bug or an input nothing foresaw: log it whole, never retry it forever
-            task_log(log, UUID(uid)).exception("admission failed unexpectedly")
+            task_log(log, cr.uid).exception("admission failed unexpectedly")
             why = f"{type(e).__name__}: {e}"
-        return reject(
-            deps,
-            uid=uid,
-            namespace=namespace,
-            name=name,
-            generation=generation,
-            created_at=created_at,
-            why=why,
-        )
+        return reject(deps, cr, why)

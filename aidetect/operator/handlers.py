@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import kopf
 
@@ -18,7 +19,7 @@ from aidetect.core.config import get_settings
 from aidetect.core.errors import TransientError
 from aidetect.core.health import serve_probes
 from aidetect.core.k8s import FINALIZER
-from aidetect.operator.admission import admit_or_reject
+from aidetect.operator.admission import CrIdentity, admit_or_reject
 from aidetect.operator.deletion import cancel_on_delete
 from aidetect.operator.deps import OperatorDeps
 from aidetect.operator.events import EventsConsumer
@@ -75,18 +76,15 @@ def admit_task(
 ) -> None:
     deps: OperatorDeps = memo.deps
     assert namespace is not None  # DetectionTask is a namespaced resource
+    cr = CrIdentity(
+        uid=UUID(uid),
+        namespace=namespace,
+        name=name,
+        generation=int(meta.get("generation", 1)),
+        created_at=datetime.fromisoformat(str(meta["creationTimestamp"]).replace("Z", "+00:00")),
+    )
     try:
-        admit_or_reject(
-            deps,
-            uid=uid,
-            namespace=namespace,
-            name=name,
-            generation=int(meta.get("generation", 1)),
-            created_at=datetime.fromisoformat(
-                str(meta["creationTimestamp"]).replace("Z", "+00:00")
-            ),
-            spec=dict(spec),
-        )
+        admit_or_reject(deps, cr, dict(spec))
     except TransientError as e:
         raise kopf.TemporaryError(str(e), delay=RETRY_DELAY_SECONDS) from e
     except Exception as e:  # even rejecting failed: give up, never retry forever

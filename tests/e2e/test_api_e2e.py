@@ -29,6 +29,7 @@ from aidetect.core.models import TaskSpec
 from aidetect.core.states import Phase
 from tests.utils.kubectl import kubectl
 from tests.utils.namespaces import fresh_namespace
+from tests.utils.namespaces import release_finalizers as drop_finalizers
 
 TOKEN = "e2e-api-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -52,16 +53,7 @@ def database(database_url: str) -> Iterator[Database]:
 def release_finalizers(namespace: str, custom_api: client.CustomObjectsApi) -> Iterator[None]:
     """At the end, drop every finalizer in the namespace so that it can be deleted."""
     yield
-    listed = custom_api.list_namespaced_custom_object(crd.GROUP, crd.VERSION, namespace, crd.PLURAL)
-    for obj in listed["items"]:
-        custom_api.patch_namespaced_custom_object(
-            crd.GROUP,
-            crd.VERSION,
-            namespace,
-            crd.PLURAL,
-            obj["metadata"]["name"],
-            {"metadata": {"finalizers": []}},
-        )
+    drop_finalizers(custom_api, namespace)
 
 
 @pytest.fixture

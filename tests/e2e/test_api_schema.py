@@ -24,9 +24,8 @@ import pytest
 import yaml
 from kubernetes import client
 
-from aidetect.core import crd
 from aidetect.core.db import upgrade_schema
-from tests.utils.namespaces import fresh_namespace
+from tests.utils.namespaces import fresh_namespace, release_finalizers
 from tests.utils.processes import ManagedProcess
 
 TOKEN = "schemathesis-tenant-token"
@@ -61,20 +60,6 @@ def wait_until_serving(url: str, proc: ManagedProcess, timeout: float = 60) -> N
                 raise AssertionError(f"the API exited:\n{proc.log_tail()}") from None
             time.sleep(0.3)
     raise AssertionError(f"the API never answered /healthz:\n{proc.log_tail()}")
-
-
-def release_finalizers(custom_api: client.CustomObjectsApi, namespace: str) -> None:
-    """Drop the finalizers of what the run created, so that the namespace can go (no operator)."""
-    listed = custom_api.list_namespaced_custom_object(crd.GROUP, crd.VERSION, namespace, crd.PLURAL)
-    for obj in listed["items"]:
-        custom_api.patch_namespaced_custom_object(
-            crd.GROUP,
-            crd.VERSION,
-            namespace,
-            crd.PLURAL,
-            obj["metadata"]["name"],
-            {"metadata": {"finalizers": []}},
-        )
 
 
 @pytest.fixture

@@ -8,6 +8,8 @@ from contextlib import contextmanager
 
 from kubernetes import client
 
+from aidetect.core import crd
+
 
 @contextmanager
 def fresh_namespace(core: client.CoreV1Api, prefix: str) -> Iterator[str]:
@@ -18,3 +20,17 @@ def fresh_namespace(core: client.CoreV1Api, prefix: str) -> Iterator[str]:
         yield name
     finally:
         core.delete_namespace(name)
+
+
+def release_finalizers(custom_api: client.CustomObjectsApi, namespace: str) -> None:
+    """Drop every DetectionTask's finalizers, so that the namespace can go with no operator."""
+    listed = custom_api.list_namespaced_custom_object(crd.GROUP, crd.VERSION, namespace, crd.PLURAL)
+    for obj in listed["items"]:
+        custom_api.patch_namespaced_custom_object(
+            crd.GROUP,
+            crd.VERSION,
+            namespace,
+            crd.PLURAL,
+            obj["metadata"]["name"],
+            {"metadata": {"finalizers": []}},
+        )

@@ -49,15 +49,11 @@ def deps(monkeypatch: pytest.MonkeyPatch) -> FakeDeps:
 
 
 def _admit(deps: FakeDeps, uid: str) -> Phase:
-    return admission.admit_or_reject(
-        deps,  # type: ignore[arg-type]  # only db, profiles and the patched syncs are used
-        uid=uid,
-        namespace="team-a",
-        name="t",
-        generation=1,
-        created_at=datetime.now(UTC),
-        spec={"text": "x"},
+    cr = admission.CrIdentity(
+        uid=UUID(uid), namespace="team-a", name="t", generation=1, created_at=datetime.now(UTC)
     )
+    # Only db, profiles and the patched syncs are used.
+    return admission.admit_or_reject(deps, cr, {"text": "x"})  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
