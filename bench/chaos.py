@@ -86,9 +86,9 @@ def submit_all(
 
 
 def inject_faults(
-    stack: Stack, window: float, downtime: float, skip: list[str]
-) -> list[FaultRecord]:
-    records = []
+    stack: Stack, window: float, downtime: float, skip: list[str], records: list[FaultRecord]
+) -> None:
+    """The faults in order, each at its time or as soon as the one before it is over."""
     for fraction, target in FAULTS:
         if target in skip:
             continue
@@ -98,7 +98,6 @@ def inject_faults(
         back = f"back at t={rec.back_at:.1f}s (pid {rec.new_pid})" if rec.back_at else rec.error
         print(f"[chaos] t={stack.now():6.1f}s {target} {back}", flush=True)
         records.append(rec)
-    return records
 
 
 def wait_terminal(
@@ -152,7 +151,8 @@ def run(args: argparse.Namespace) -> Verdict:
     stack.watch(stop)
     faults: list[FaultRecord] = []
     injector = threading.Thread(
-        target=lambda: faults.extend(inject_faults(stack, window, args.downtime, args.skip_fault)),
+        target=inject_faults,
+        args=(stack, window, args.downtime, args.skip_fault, faults),
         name="faults",
     )
     injector.start()

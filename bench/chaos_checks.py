@@ -256,5 +256,7 @@ def _figures(t: Truth, ours: set[UUID], lost: list[str], duplicated: list[str]) 
         "tasks_redelivered": sum(r.attempts > 1 for r in records),
         "max_attempts": max((r.attempts for r in records), default=0),
         "worker_logged_results": sum(t.logged[str(r.id)] for r in records),
-        "tasks_logged_short": sum(t.logged[str(r.id)] < r.progress.total for r in records),
+        "tasks_logged_short": sum(
+            t.logged[str(r.id)] < r.progress.total for r in records if r.phase == Phase.SUCCEEDED
+        ),
     }

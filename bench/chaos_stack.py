@@ -111,8 +111,14 @@ class Stack:
         """SIGKILL the target's real process, wait `downtime`, restart it with its hack/ script."""
         with self._lock:
             old = self.expected[target]
+            if not alive(old):  # it died on its own: restarting it would hide that
+                error = "was not running when its fault came; not restarted"
+                return FaultRecord(target, old, None, self.now(), None, error)
             self._down.add(target)
-        os.kill(old, signal.SIGKILL)
+        try:
+            os.kill(old, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # exited between the check and the kill: the restart below still applies
         killed_at = self.now()
         self._wait_dead(old)
         time.sleep(downtime)

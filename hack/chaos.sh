@@ -7,6 +7,7 @@
 #   CHAOS_TASKS       tasks to submit (1000); CI runs 200
 #   CHAOS_RATE        tasks per second (8)
 #   CHAOS_SKIP        faults not to inject, space-separated (e.g. "rabbitmq")
+#   CHAOS_SETTLE      seconds to wait, after the last submission, for every task to end (900)
 #   CHAOS_WRITE_DOCS  1: put the figures into docs/reliability.md (default: 1 for 1000 tasks)
 #   CHAOS_KEEP        where the logs and figures are kept afterwards (/tmp/aidetect-chaos-last)
 set -euo pipefail
@@ -50,7 +51,7 @@ mkdir -p "$keep"; rm -f "$keep/chaos.json" "$keep/chaos.md"
 log "chaos: starting a fresh stack in $state (API on 127.0.0.1:$AIDETECT_API_PORT)"
 bash "$HACK_DIR/up.sh" >"$state/up.log" 2>&1 || { tail -40 "$state/up.log" >&2; die "the stack did not start"; }
 
-args=(--state "$state" --tasks "$tasks" --rate "$rate" --out "$keep")
+args=(--state "$state" --tasks "$tasks" --rate "$rate" --settle-timeout "${CHAOS_SETTLE:-900}" --out "$keep")
 for f in ${CHAOS_SKIP:-}; do args+=(--skip-fault "$f"); done
 [ "$write_docs" = 1 ] && args+=(--write-docs "$REPO_ROOT/docs/reliability.md")
 log "chaos: $tasks tasks at $rate/s${CHAOS_SKIP:+, without: $CHAOS_SKIP}"
