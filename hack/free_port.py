@@ -68,7 +68,10 @@ def claim(port: int, owner: Path, claims: Path) -> bool:
     link = claims / str(port)
     if claimed(link) or not bindable(port):
         return False
-    link.unlink(missing_ok=True)  # a stale claim: its owner's state dir is gone
+    try:
+        link.unlink(missing_ok=True)  # a stale claim: its owner's state dir is gone
+    except PermissionError:
+        return False  # another user's (the dir is sticky, like /tmp): leave that port to them
     link.symlink_to(owner)
     (owner / ".ports").mkdir(exist_ok=True)
     (owner / ".ports" / str(port)).touch()
@@ -86,7 +89,11 @@ def main() -> int:
         claims.mkdir(parents=True, exist_ok=True)
         claims.chmod(0o1777)  # machine-wide, like /tmp: every user's stacks claim ports here
     spec = os.environ.get("AIDETECT_PORT_RANGE") or DEFAULT_RANGE
-    with (claims / ".lock").open("a") as lock:
+    lock_path = claims / ".lock"
+    if not lock_path.exists():
+        lock_path.touch()
+        lock_path.chmod(0o666)  # every user's pickers take the same lock
+    with lock_path.open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one picker at a time, machine-wide
         for port in candidates(spec):
             if claim(port, owner, claims):
