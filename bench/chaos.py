@@ -29,10 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from chaos_checks import Verdict, judge, list_crs, list_records, read_truth, terminal_counts
-from chaos_report import machine, render_markdown, write_docs
-from chaos_stack import FaultRecord, Stack, read_env_file
+from chaos_report import render_markdown, write_docs
+from chaos_stack import FaultRecord, Stack
 from chaos_submit import Planned, RestClient, SubmitStats, plan, submit_kubectl
 from kubernetes import client, config
+from local_stack import machine, stack_env
 
 from aidetect.core.db import Database
 from aidetect.core.errors import TransientError
@@ -133,7 +134,7 @@ def fault_figures(faults: list[FaultRecord], window: float) -> list[dict[str, An
 
 
 def run(args: argparse.Namespace) -> Verdict:
-    env = {**read_env_file(args.state / "env.sh"), **read_env_file(args.state / "components.env")}
+    env = stack_env(args.state)
     api = config.new_client_from_config(config_file=env["KUBECONFIG"])
     db = Database(env["AIDETECT_DATABASE_URL"], pool_max=2)
     run_id = secrets.token_hex(3)

@@ -5,10 +5,6 @@ docs/reliability.md keeps the last full run between two markers; the rest of the
 
 from __future__ import annotations
 
-import os
-import platform
-import subprocess
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,38 +13,6 @@ from chaos_checks import Verdict
 BEGIN = "<!-- chaos-figures:begin (written by bench/chaos.py --write-docs) -->"
 END = "<!-- chaos-figures:end -->"
 SHOWN_PER_CHECK = 10
-
-
-def machine() -> dict[str, Any]:
-    """Where and on what the run happened."""
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    mem_kb = next(
-        int(line.split()[1])
-        for line in Path("/proc/meminfo").read_text().splitlines()
-        if line.startswith("MemTotal:")
-    )
-    repo = Path(__file__).resolve().parents[1]
-    commit = subprocess.run(
-        ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    return {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_gib": round(mem_kb / 2**20),
-        "kernel": platform.release(),
-        "commit": commit,
-    }
 
 
 def _faults_table(faults: list[dict[str, Any]]) -> list[str]:

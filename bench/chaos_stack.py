@@ -17,21 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-HACK = REPO_ROOT / "hack"
-
-# Each process of the stack: its pid file under the state dir (the first line holds the pid).
-PID_FILES = {
-    "etcd": "control-plane/etcd.pid",
-    "kube-apiserver": "control-plane/apiserver.pid",
-    "kube-controller-manager": "control-plane/controller-manager.pid",
-    "postgres": "postgres/data/postmaster.pid",
-    "epmd": "rabbitmq/epmd.pid",
-    "rabbitmq": "rabbitmq/beam.pid",
-    "operator": "operator.pid",
-    "worker": "worker.pid",
-    "api": "api.pid",
-}
+from local_stack import HACK, PID_FILES, alive, read_pid
 
 # The command that brings each killable process back, as the stack started it.
 RESTART = {
@@ -41,26 +27,6 @@ RESTART = {
     "rabbitmq": ["rabbitmq.sh", "restart", "{state}"],
     "postgres": ["postgres.sh", "restart", "{state}"],
 }
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """The `export NAME=value ...` lines that the hack/ scripts write."""
-    values: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        if line.startswith("export "):
-            for word in line.removeprefix("export ").split():
-                name, _, value = word.partition("=")
-                values[name] = value
-    return values
-
-
-def alive(pid: int) -> bool:
-    """The process exists and is not a zombie (nobody may reap a killed detached process)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 @dataclass(frozen=True)
@@ -91,11 +57,7 @@ class Stack:
         return time.monotonic() - self.t0
 
     def pid(self, name: str) -> int | None:
-        try:
-            first = (self.state / PID_FILES[name]).read_text().split()
-        except FileNotFoundError:
-            return None
-        return int(first[0]) if first and first[0].isdigit() else None
+        return read_pid(self.state, name)
 
     def snapshot(self) -> dict[str, int]:
         """Record every running process's pid as the one it must keep unless the suite kills it."""
