@@ -78,6 +78,12 @@ class OperatorSettings(BaseSettings):
     event_debounce_seconds: float = Field(
         default=0.25, ge=0, description="Collect worker events this long before patching CRs."
     )
+    status_delay_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="Show Queued this long after admission, if the task has not ended by then "
+        "(most end sooner, and then cost no Queued write); 0 = at once.",
+    )
     liveness_port: int = Field(default=8080, ge=0, le=65535)
     readiness_port: int = Field(
         default=8081, ge=0, le=65535, description="/readyz: connected to RabbitMQ (0: off)."

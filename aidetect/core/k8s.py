@@ -112,6 +112,56 @@ def delete_task(api: client.ApiClient, namespace: str, name: str, uid: str | Non
     return True
 
 
+def add_finalizer(api: client.ApiClient, ref: TaskRef, finalizers: list[str]) -> bool:
+    """Append FINALIZER (a JSON patch, other finalizers kept); False if the CR is gone or changed.
+
+    `finalizers` is the list as last seen: the patch tests it, so a concurrent change makes it
+    fail (409/422, False) instead of clobbering someone else's finalizer.
+    """
+    ops: list[dict[str, Any]] = [
+        {"op": "test", "path": "/metadata/uid", "value": ref.uid},
+        {"op": "add", "path": "/metadata/finalizers", "value": [*finalizers, FINALIZER]},
+    ]
+    if finalizers:
+        ops.insert(1, {"op": "test", "path": "/metadata/finalizers", "value": finalizers})
+    return _patch_metadata(api, ref, ops, "add the finalizer to")
+
+
+def remove_finalizer(api: client.ApiClient, ref: TaskRef, finalizers: list[str]) -> bool:
+    """Remove FINALIZER from `finalizers` (as last seen, tested); False if gone or changed."""
+    ops: list[dict[str, Any]] = [
+        {"op": "test", "path": "/metadata/uid", "value": ref.uid},
+        {"op": "test", "path": "/metadata/finalizers", "value": finalizers},
+        {
+            "op": "replace",
+            "path": "/metadata/finalizers",
+            "value": [f for f in finalizers if f != FINALIZER],
+        },
+    ]
+    return _patch_metadata(api, ref, ops, "remove the finalizer from")
+
+
+def _patch_metadata(
+    api: client.ApiClient, ref: TaskRef, ops: list[dict[str, Any]], what: str
+) -> bool:
+    try:
+        client.CustomObjectsApi(api).patch_namespaced_custom_object(
+            crd.GROUP,
+            crd.VERSION,
+            ref.namespace,
+            crd.PLURAL,
+            ref.name,
+            ops,
+            _content_type="application/json-patch+json",
+            _request_timeout=TIMEOUT,
+        )
+    except ApiException as e:
+        if e.status in (404, 409, 422):  # gone, or changed since seen: the next event retries
+            return False
+        raise _wrap(e, f"{what} {ref.namespace}/{ref.name}") from e
+    return True
+
+
 def patch_status(api: client.ApiClient, ref: TaskRef, status: TaskStatus) -> bool:
     """Write the status through /status; False if the CR no longer exists."""
     try:

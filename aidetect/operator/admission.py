@@ -121,6 +121,9 @@ def admit(deps: OperatorDeps, cr: CrIdentity, spec: dict[str, Any]) -> Phase:
         record = deps.db.get_task(cr.uid)
     if record.phase == Phase.PENDING:
         publish(deps, cr.uid, range(record.progress.total))
+        if deps.show_status_later is not None:
+            deps.show_status_later(cr.uid)  # by then it has often ended: one write, not two
+            return Phase.QUEUED
     synced = sync_task(deps, cr.uid)
     if synced is not None and synced.phase in TERMINAL and was_open:
         announce_end(deps, synced)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from uuid import UUID
 
 from kubernetes import client
 
@@ -22,6 +24,8 @@ class OperatorDeps:
     kube: client.ApiClient
     profiles: ProfileSet
     publisher: SharedPublisher
+    # Set at startup to DelayedSync.schedule; None (tests, tools) syncs a new task at once.
+    show_status_later: Callable[[UUID], None] | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> OperatorDeps:

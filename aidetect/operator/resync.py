@@ -16,6 +16,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 from kubernetes import client
@@ -29,10 +30,13 @@ from aidetect.core.states import Phase
 from aidetect.operator.admission import publish
 from aidetect.operator.deps import OperatorDeps
 from aidetect.operator.sync import announce_end, ref_of, sync_task
+from aidetect.operator.watching import admit_cr, finalize_cr
 
 log = logging.getLogger("aidetect.operator.resync")
 
 REASON_RESYNC_FAILED = "ResyncFailed"
+# How long a CR's create or delete event may take to be handled before the resync steps in.
+EVENT_GRACE_SECONDS = 30.0
 
 
 class TaskBoundary:
@@ -56,6 +60,22 @@ class TaskBoundary:
                 self._failed(step, record, e)
             else:
                 self.failing.pop(record.id, None)
+        return failed
+
+    def each_cr(
+        self, step: str, objs: Iterable[dict[str, Any]], repair: Callable[[dict[str, Any]], None]
+    ) -> int:
+        """`each` for CRs that have no row (yet): errors are logged, not marked on the CR."""
+        failed = 0
+        for obj in objs:
+            try:
+                repair(obj)
+            except Exception as e:  # the boundary: this CR is skipped, the others go on
+                failed += 1
+                self.errors[step] += 1
+                task_log(log, UUID(obj["metadata"]["uid"])).warning(
+                    "resync skipped this CR: %s failed: %s: %s", step, type(e).__name__, e
+                )
         return failed
 
     def _failed(self, step: str, record: TaskRecord, error: Exception) -> None:
@@ -131,17 +151,36 @@ def requeue_stuck(deps: OperatorDeps, boundary: TaskBoundary) -> int:
 
 
 def repair_drift(deps: OperatorDeps, boundary: TaskBoundary) -> int:
-    """Compare every CR with its row: resync statuses that differ; cancel rows whose CR is gone."""
+    """Compare every CR with its row and repair what an event missed: admit CRs with no row,
+    finish deletions, resync statuses that differ, cancel rows whose CR is gone."""
     listed_at = datetime.now(UTC)
     api = client.CustomObjectsApi(deps.kube)
-    listed = api.list_cluster_custom_object(crd.GROUP, crd.VERSION, crd.PLURAL)
+    listed = api.list_cluster_custom_object(crd.GROUP, crd.VERSION, crd.PLURAL)["items"]
+    live = deps.db.live_tasks(recorded_before=listed_at)
+    rows = {r.id: r for r in live}
     shown: dict[UUID, tuple[object, object]] = {}
-    for obj in listed["items"]:
+    missed: list[dict[str, Any]] = []
+    for obj in listed:
+        meta = obj["metadata"]
+        task_id = UUID(meta["uid"])
         status = obj.get("status") or {}
-        shown[UUID(obj["metadata"]["uid"])] = (
-            status.get("phase"),
-            (status.get("progress") or {}).get("done"),
+        shown[task_id] = (status.get("phase"), (status.get("progress") or {}).get("done"))
+        if _quiet_for(meta.get("deletionTimestamp") or meta["creationTimestamp"], listed_at):
+            if meta.get("deletionTimestamp"):
+                if k8s.FINALIZER in (meta.get("finalizers") or []):
+                    missed.append(obj)
+            elif task_id not in rows:
+                missed.append(obj)
+
+    def catch_up(obj: dict[str, Any]) -> None:
+        deleting = bool(obj["metadata"].get("deletionTimestamp"))
+        task_log(log, UUID(obj["metadata"]["uid"])).info(
+            "its %s event was missed: handling it now", "deletion" if deleting else "creation"
         )
+        if deleting:
+            finalize_cr(deps, obj)
+        else:
+            admit_cr(deps, obj)
 
     def resync(record: TaskRecord) -> None:
         task_log(log, record.id).info(
@@ -158,10 +197,16 @@ def repair_drift(deps: OperatorDeps, boundary: TaskBoundary) -> int:
             task_log(log, record.id).warning("the CR disappeared without the finalizer: cancelled")
         deps.db.mark_cr_deleted(record.id)
 
-    live = deps.db.live_tasks(recorded_before=listed_at)
     lagging = [r for r in live if r.id in shown and shown[r.id] != (r.phase, r.progress.done)]
-    failed = boundary.each("repair_drift", lagging, resync)
+    failed = boundary.each_cr("catch_up", missed, catch_up)
+    failed += boundary.each("repair_drift", lagging, resync)
     return failed + boundary.each("cancel_orphans", [r for r in live if r.id not in shown], cancel)
+
+
+def _quiet_for(timestamp: str, now: datetime) -> bool:
+    """True if `timestamp` is older than the grace the event handler has to act on its own."""
+    at = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    return (now - at).total_seconds() > EVENT_GRACE_SECONDS
 
 
 def sync_lagging(deps: OperatorDeps, boundary: TaskBoundary) -> int:
