@@ -78,6 +78,11 @@ class OperatorSettings(BaseSettings):
     event_debounce_seconds: float = Field(
         default=0.25, ge=0, description="Collect worker events this long before patching CRs."
     )
+    success_events: bool = Field(
+        default=False,
+        description="Post a Normal Event on each task that succeeds (one apiserver write per "
+        "task); failures always get a Warning Event.",
+    )
     status_delay_seconds: float = Field(
         default=1.0,
         ge=0,

@@ -169,8 +169,8 @@ def repair_drift(deps: OperatorDeps, boundary: TaskBoundary) -> int:
             if meta.get("deletionTimestamp"):
                 if k8s.FINALIZER in (meta.get("finalizers") or []):
                     missed.append(obj)
-            elif task_id not in rows:
-                missed.append(obj)
+            elif task_id not in rows or rows[task_id].phase == Phase.PENDING:
+                missed.append(obj)  # never admitted, or recorded but never published
 
     def catch_up(obj: dict[str, Any]) -> None:
         deleting = bool(obj["metadata"].get("deletionTimestamp"))

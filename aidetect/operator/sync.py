@@ -53,10 +53,13 @@ def _sync_locked(deps: OperatorDeps, task_id: UUID, *, force: bool) -> TaskRecor
 
 
 def announce_end(deps: OperatorDeps, record: TaskRecord) -> None:
-    """A Kubernetes Event for a task that ended, as `kubectl describe dt` shows it."""
+    """A Kubernetes Event for a task that ended, as `kubectl describe dt` shows it: always for
+    a failure, for a success only with `success_events` (it costs one apiserver write a task)."""
     if record.cr_deleted_at is not None:
         return
     if record.phase == Phase.SUCCEEDED and record.result is not None:
+        if not deps.settings.operator.success_events:
+            return
         r = record.result
         scored = f"{record.progress.summary} scored by {record.detector}"
         message = f"{scored}: {r.label} (score {r.score:.4g})"
