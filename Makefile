@@ -1,5 +1,5 @@
 # The user's verbs. Each one calls a script in hack/, which says what it does as it goes.
-.PHONY: up down test test-unit lint deps chaos cluster-up cluster-test cluster-down images
+.PHONY: up down test test-unit lint deps chaos bench bench-memory cluster-up cluster-test cluster-down images
 
 up:        ## start the whole local stack and leave it running
 	bash hack/up.sh
@@ -21,6 +21,12 @@ deps:      ## install Debian packages, the virtualenv and the control-plane bina
 
 chaos:     ## kill -9 each process of a fresh private stack while 1000 tasks run (CHAOS_TASKS=N)
 	bash hack/chaos.sh
+
+bench:     ## throughput, latency, writes per task and memory on a fresh private stack (BENCH_QUICK=1)
+	bash hack/bench.sh
+
+bench-memory: ## the operator's RSS while 50 000 tasks are processed (BENCH_MEMORY_TASKS=N; long)
+	bash hack/bench.sh --memory
 
 cluster-up:   ## a real one-node cluster (kubelet, containerd, CoreDNS) with the chart installed
 	bash hack/cluster-up.sh

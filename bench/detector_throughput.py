@@ -21,6 +21,7 @@ import time
 from argparse import Namespace
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -151,31 +152,36 @@ def measure_classifier(model: Path, texts: list[str], args: Namespace) -> dict[s
     }
 
 
+def run_all(texts: int, batch_size: int, repeats: int) -> dict[str, Any]:
+    """Each kind's detector and forward-only texts/s on `texts` texts (`make bench` calls it)."""
+    torch.set_num_threads(min(torch.get_num_threads(), 2))
+    args = Namespace(batch_size=batch_size, repeats=repeats)
+    sample = make_texts(texts)
+    with tempfile.TemporaryDirectory() as root:
+        models = (
+            build_demo_causal_lm(Path(root) / "lm-0", seed=0),
+            build_demo_causal_lm(Path(root) / "lm-1", seed=1),
+        )
+        kinds = {name: measure(options, models, sample, args) for name, options in KINDS.items()}
+        classifier = build_demo_classifier(Path(root) / "classifier")
+        kinds["hf-classifier"] = measure_classifier(classifier, sample, args)
+    return {
+        "device": "cpu",
+        "threads": torch.get_num_threads(),
+        "texts": len(sample),
+        "batch_size": batch_size,
+        "max_length": CAUSAL_LM_MAX_LENGTH,
+        "kinds": kinds,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--texts", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    torch.set_num_threads(min(torch.get_num_threads(), 2))
-    texts = make_texts(args.texts)
-    with tempfile.TemporaryDirectory() as root:
-        models = (
-            build_demo_causal_lm(Path(root) / "lm-0", seed=0),
-            build_demo_causal_lm(Path(root) / "lm-1", seed=1),
-        )
-        kinds = {name: measure(options, models, texts, args) for name, options in KINDS.items()}
-        classifier = build_demo_classifier(Path(root) / "classifier")
-        kinds["hf-classifier"] = measure_classifier(classifier, texts, args)
-    report = {
-        "device": "cpu",
-        "threads": torch.get_num_threads(),
-        "texts": len(texts),
-        "batch_size": args.batch_size,
-        "max_length": CAUSAL_LM_MAX_LENGTH,
-        "kinds": kinds,
-    }
-    print(json.dumps(report, indent=2))
+    print(json.dumps(run_all(args.texts, args.batch_size, args.repeats), indent=2))
 
 
 if __name__ == "__main__":
