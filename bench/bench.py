@@ -149,11 +149,12 @@ class Bench:
             out.append(Planned(paths[i % len(paths)], key, texts))
         return out
 
-    def finished(self, result: RunResult, what: str) -> RunResult:
+    def finished(self, result: RunResult, ok: str = "Succeeded") -> RunResult:
+        """Keep the run; note any of its tasks that did not end in `ok`."""
         self.runs[result.label] = result
-        bad = result.not_succeeded("Succeeded" if what == "tasks" else "Done")
+        bad = result.not_succeeded(ok)
         if bad:
-            self.figures.problems.append(f"{result.label}: {bad} of {result.tasks} {what} not done")
+            self.figures.problems.append(f"{result.label}: {bad} of {result.tasks} not {ok}")
         return result
 
     def step_floor(self) -> None:
@@ -170,20 +171,20 @@ class Bench:
             finally:
                 watch.stop()
                 delete_floor_tasks(self.kubeconfig, NAMESPACE)
-        self.figures.floor_per_s = self.finished(result, "CRs").per_s
+        self.figures.floor_per_s = self.finished(result, "Done").per_s
 
     def step_idle(self) -> None:
         self.runner.one_by_one("warm-up", self.plan([self.kubectl, self.rest], 4))
         plan = self.plan([self.kubectl, self.rest], 2 * self.knobs.idle_tasks)
-        result = self.finished(self.runner.one_by_one("idle", plan), "tasks")
+        result = self.finished(self.runner.one_by_one("idle", plan))
         self.figures.idle_p50_kubectl_s = percentile(result.latencies("kubectl"), 0.5)
         self.figures.idle_p50_rest_s = percentile(result.latencies("rest"), 0.5)
 
     def step_throughput(self) -> None:
         n = self.knobs.tasks
-        kubectl = self.finished(self.runner.run("kubectl", self.plan([self.kubectl], n)), "tasks")
+        kubectl = self.finished(self.runner.run("kubectl", self.plan([self.kubectl], n)))
         time.sleep(2)
-        rest = self.finished(self.runner.run("rest", self.plan([self.rest], n)), "tasks")
+        rest = self.finished(self.runner.run("rest", self.plan([self.rest], n)))
         self.figures.kubectl_per_s, self.figures.rest_per_s = kubectl.per_s, rest.per_s
 
     def step_half_load(self) -> None:
@@ -193,7 +194,7 @@ class Bench:
         rate = best / 2
         n = max(2, round(rate * self.knobs.latency_seconds))
         plan = self.plan([self.kubectl, self.rest], n)
-        result = self.finished(self.runner.run("half load", plan, rate=rate), "tasks")
+        result = self.finished(self.runner.run("half load", plan, rate=rate))
         lat = result.latencies()
         self.figures.half_load_rate, self.figures.half_load_tasks = rate, n
         self.figures.half_load_p50_s = percentile(lat, 0.5)
@@ -204,7 +205,7 @@ class Bench:
         path = replace(self.kubectl, last_applied=False)  # 1 000 texts: `kubectl create`
         plan = self.plan([path], k.batch_crs, items=k.batch_texts)
         runner = Runner(self.watch, min(k.threads, k.batch_crs), k.step_timeout)
-        result = self.finished(runner.run("batch", plan), "tasks")
+        result = self.finished(runner.run("batch", plan))
         if result.wall_s:
             self.figures.batch_texts_per_s = k.batch_crs * k.batch_texts / result.wall_s
         from bench_model import bare_classifier_loop  # torch: only for the steps that need it
@@ -235,7 +236,7 @@ class Bench:
             return f", live {len(self.watch.live)}, operator RSS {sampler.last or 0:.0f} MiB"
 
         plan = self.plan([self.kubectl, self.rest], n)
-        self.finished(self.runner.run("live CRs", plan, note=note), "tasks")
+        self.finished(self.runner.run("live CRs", plan, note=note))
         end = time.monotonic() + self.knobs.settle_seconds
         while time.monotonic() < end:
             time.sleep(min(5.0, max(0.0, end - time.monotonic())))
@@ -257,7 +258,7 @@ class Bench:
         while done < k.memory_tasks:
             n = min(k.memory_round, k.memory_tasks - done)
             label = f"memory {done + n}/{k.memory_tasks}"
-            self.finished(self.runner.run(label, self.plan(paths, n)), "tasks")
+            self.finished(self.runner.run(label, self.plan(paths, n)))
             done += n
             rss = rss_mib(self.operator_pid) or 0.0
             self.figures.flatness.append((done, rss))
