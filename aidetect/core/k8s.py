@@ -7,6 +7,7 @@ client errors become `KubeUnavailable` (retry) or `InvalidInput` (the user's mis
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -83,6 +84,28 @@ def create_task(api: client.ApiClient, namespace: str, manifest: dict[str, Any])
         raise _wrap(e, "create DetectionTask") from e
     meta = created["metadata"]
     return TaskRef(namespace=namespace, name=meta["name"], uid=meta["uid"])
+
+
+def iter_tasks(api: client.ApiClient, page_size: int = 500) -> Iterator[dict[str, Any]]:
+    """Every DetectionTask in the cluster, listed in pages, so memory holds one page at a time."""
+    custom = client.CustomObjectsApi(api)
+    token: str | None = None
+    while True:
+        try:
+            page = custom.list_cluster_custom_object(
+                crd.GROUP,
+                crd.VERSION,
+                crd.PLURAL,
+                limit=page_size,
+                _continue=token,
+                _request_timeout=TIMEOUT,
+            )
+        except ApiException as e:
+            raise _wrap(e, "list DetectionTasks") from e
+        yield from page["items"]
+        token = (page.get("metadata") or {}).get("continue")
+        if not token:
+            return
 
 
 def get_task(api: client.ApiClient, namespace: str, name: str) -> dict[str, Any] | None:

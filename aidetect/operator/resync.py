@@ -19,10 +19,9 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from aidetect.core import conditions, crd, k8s
+from aidetect.core import conditions, k8s
 from aidetect.core.errors import AidetectError
 from aidetect.core.logs import task_log
 from aidetect.core.models import TaskRecord
@@ -154,13 +153,11 @@ def repair_drift(deps: OperatorDeps, boundary: TaskBoundary) -> int:
     """Compare every CR with its row and repair what an event missed: admit CRs with no row,
     finish deletions, resync statuses that differ, cancel rows whose CR is gone."""
     listed_at = datetime.now(UTC)
-    api = client.CustomObjectsApi(deps.kube)
-    listed = api.list_cluster_custom_object(crd.GROUP, crd.VERSION, crd.PLURAL)["items"]
     live = deps.db.live_tasks(recorded_before=listed_at)
     rows = {r.id: r for r in live}
     shown: dict[UUID, tuple[object, object]] = {}
     missed: list[dict[str, Any]] = []
-    for obj in listed:
+    for obj in k8s.iter_tasks(deps.kube):  # a page at a time: the texts are not all held
         meta = obj["metadata"]
         task_id = UUID(meta["uid"])
         status = obj.get("status") or {}
