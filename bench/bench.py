@@ -67,6 +67,7 @@ class Knobs:
     zero_shot_texts: int = 64
     zero_shot_repeats: int = 5
     settle_seconds: float = 20.0  # after the live CRs: two resync periods
+    live_timeout: float = 600.0  # the most the live CRs are waited for, from the first create
     step_timeout: float = 600.0
     memory_tasks: int = 50_000  # --memory only
     memory_round: int = 1000
@@ -84,6 +85,7 @@ QUICK = Knobs(
     zero_shot_texts=16,
     zero_shot_repeats=1,
     settle_seconds=5,
+    live_timeout=120,
     step_timeout=180,
     memory_tasks=600,
     memory_round=200,
@@ -228,15 +230,26 @@ class Bench:
         print(f"[bench] zero-shot: {json.dumps(report['kinds'])}", flush=True)
 
     def step_live(self) -> None:
+        """Top the live CRs up to BENCH_LIVE_CRS, created at the best single-text rate measured
+        (a flood would measure kopf's backlog, not the CRs), waiting BENCH_LIVE_TIMEOUT at most."""
         assert self.operator_pid is not None
         sampler = RssSampler(self.operator_pid).start()
         n = max(0, self.knobs.live_crs - len(self.watch.live))
+        rate = max(self.figures.kubectl_per_s or 0.0, self.figures.rest_per_s or 0.0) or None
 
         def note() -> str:
             return f", live {len(self.watch.live)}, operator RSS {sampler.last or 0:.0f} MiB"
 
         plan = self.plan([self.kubectl, self.rest], n)
-        self.finished(self.runner.run("live CRs", plan, note=note))
+        timeout = max(self.knobs.live_timeout, n / rate if rate else 0.0)
+        result = self.finished(
+            self.runner.run("live CRs", plan, rate=rate, note=note, timeout=timeout)
+        )
+        done = [o for o in result.outcomes if o.done_at is not None]
+        self.figures.live_unfinished = result.tasks - len(done)
+        if done:
+            last = max(o.done_at or 0.0 for o in done)
+            self.figures.live_per_s = len(done) / (last - min(o.sent_at for o in result.outcomes))
         end = time.monotonic() + self.knobs.settle_seconds
         while time.monotonic() < end:
             time.sleep(min(5.0, max(0.0, end - time.monotonic())))

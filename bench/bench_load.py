@@ -205,8 +205,13 @@ class Runner:
         plan: Sequence[Planned],
         rate: float | None = None,
         note: Callable[[], str] | None = None,
+        timeout: float | None = None,
     ) -> RunResult:
-        """All tasks as fast as the threads can create them, or task i at i / rate seconds."""
+        """All tasks as fast as the threads can create them, or task i at i / rate seconds.
+
+        Waits for them up to `timeout` seconds in all (default: the runner's timeout after the
+        last scheduled create); tasks not done by then are returned without `done_at`.
+        """
         outcomes: list[Outcome] = []
         lock = threading.Lock()
         counter = itertools.count()
@@ -242,7 +247,8 @@ class Runner:
             workers = [threading.Thread(target=work) for _ in range(self.threads)]
             for w in workers:
                 w.start()
-            self.watch.wait(names, len(plan), self.timeout + (len(plan) / rate if rate else 0))
+            wait = timeout or self.timeout + (len(plan) / rate if rate else 0)
+            self.watch.wait(names, len(plan), wait)
             for w in workers:
                 w.join()
         if errors:
