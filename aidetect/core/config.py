@@ -68,6 +68,13 @@ class OperatorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AIDETECT_OPERATOR_")
 
     namespaces: list[str] = Field(default=[], description="Namespaces to watch; empty = all.")
+    shard: str = Field(
+        default="",
+        max_length=40,
+        pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$",
+        description="This operator's name among several that share the cluster by namespace "
+        "(each with its own `namespaces`); it names its events queue, aidetect.events.<shard>.",
+    )
     resync_interval_seconds: float = Field(default=10.0, gt=0)
     stuck_after_seconds: float = Field(
         default=300.0,

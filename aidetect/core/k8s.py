@@ -7,7 +7,7 @@ client errors become `KubeUnavailable` (retry) or `InvalidInput` (the user's mis
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -86,26 +86,41 @@ def create_task(api: client.ApiClient, namespace: str, manifest: dict[str, Any])
     return TaskRef(namespace=namespace, name=meta["name"], uid=meta["uid"])
 
 
-def iter_tasks(api: client.ApiClient, page_size: int = 500) -> Iterator[dict[str, Any]]:
-    """Every DetectionTask in the cluster, listed in pages, so memory holds one page at a time."""
+def iter_tasks(
+    api: client.ApiClient, namespaces: Sequence[str] | None = None, page_size: int = 500
+) -> Iterator[dict[str, Any]]:
+    """Every DetectionTask in the cluster (or in `namespaces`), listed in pages, so that memory
+    holds one page of texts at a time."""
     custom = client.CustomObjectsApi(api)
-    token: str | None = None
-    while True:
-        try:
-            page = custom.list_cluster_custom_object(
-                crd.GROUP,
-                crd.VERSION,
-                crd.PLURAL,
-                limit=page_size,
-                _continue=token,
-                _request_timeout=TIMEOUT,
-            )
-        except ApiException as e:
-            raise _wrap(e, "list DetectionTasks") from e
-        yield from page["items"]
-        token = (page.get("metadata") or {}).get("continue")
-        if not token:
-            return
+    for namespace in namespaces if namespaces is not None else [None]:
+        token: str | None = None
+        while True:
+            try:
+                if namespace is None:
+                    page = custom.list_cluster_custom_object(
+                        crd.GROUP,
+                        crd.VERSION,
+                        crd.PLURAL,
+                        limit=page_size,
+                        _continue=token,
+                        _request_timeout=TIMEOUT,
+                    )
+                else:
+                    page = custom.list_namespaced_custom_object(
+                        crd.GROUP,
+                        crd.VERSION,
+                        namespace,
+                        crd.PLURAL,
+                        limit=page_size,
+                        _continue=token,
+                        _request_timeout=TIMEOUT,
+                    )
+            except ApiException as e:
+                raise _wrap(e, "list DetectionTasks") from e
+            yield from page["items"]
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                break
 
 
 def get_task(api: client.ApiClient, namespace: str, name: str) -> dict[str, Any] | None:

@@ -164,6 +164,7 @@ class TaskEvent(CamelModel):
     type: EventType
     task_id: UUID
     worker: str
+    namespace: str | None = None  # lets an operator skip tasks outside its shard unread
 
 
 class Transition(CamelModel):

@@ -4,7 +4,8 @@ Topology (declared here, by everyone who uses it, idempotently):
 - exchange `aidetect.tasks` (direct) -> per detector profile two quorum queues,
   `aidetect.tasks.<profile>.high` and `.normal` (RabbitMQ 3.x quorum queues have no priorities),
   each with an explicit `x-delivery-limit` and dead-lettering to `aidetect.dead`;
-- exchange `aidetect.events` (fanout) -> quorum queue `aidetect.events` (workers -> operator);
+- exchange `aidetect.events` (fanout) -> quorum queue `aidetect.events` (workers -> operator),
+  or one queue per operator shard, `aidetect.events.<shard>`, each declared by its operator;
 - exchange `aidetect.dead` (fanout) -> quorum queue `aidetect.dead` (read by the operator).
 
 A `Broker` owns one pika BlockingConnection and must stay on the thread that made it; the only
@@ -51,6 +52,11 @@ def reconnecting(
     return during_outages(
         amqp, what=what, retry_on=QueueUnavailable, stopping=stopping, limit=limit
     )
+
+
+def events_queue(shard: str = "") -> str:
+    """The queue an operator reads worker events from: its shard's, or the one shared queue."""
+    return f"{EVENTS_QUEUE}.{shard}" if shard else EVENTS_QUEUE
 
 
 def task_queue(profile: str, *, high: bool) -> str:
@@ -115,8 +121,6 @@ class Broker:
             ch.exchange_declare(DEAD_EXCHANGE, "fanout", durable=True)
             ch.queue_declare(DEAD_QUEUE, durable=True, arguments={"x-queue-type": "quorum"})
             ch.queue_bind(DEAD_QUEUE, DEAD_EXCHANGE)
-            ch.queue_declare(EVENTS_QUEUE, durable=True, arguments={"x-queue-type": "quorum"})
-            ch.queue_bind(EVENTS_QUEUE, EVENTS_EXCHANGE)
             for profile in profiles:
                 for high in (True, False):
                     name = task_queue(profile, high=high)
@@ -124,6 +128,17 @@ class Broker:
                     ch.queue_bind(name, TASKS_EXCHANGE, routing_key=name)
         except PIKA_ERRORS as e:
             raise QueueUnavailable(f"cannot declare the RabbitMQ topology: {e}") from e
+
+    def declare_events_queue(self, shard: str = "") -> str:
+        """Declare (idempotently) the events queue of an operator shard; its name."""
+        name = events_queue(shard)
+        try:
+            ch = self._publish_channel
+            ch.queue_declare(name, durable=True, arguments={"x-queue-type": "quorum"})
+            ch.queue_bind(name, EVENTS_EXCHANGE)
+        except PIKA_ERRORS as e:
+            raise QueueUnavailable(f"cannot declare the events queue {name}: {e}") from e
+        return name
 
     def _task_queue_arguments(self) -> dict[str, Any]:
         # Set explicitly rather than trusting broker defaults (3.x has no delivery limit by
@@ -147,7 +162,13 @@ class Broker:
     # --- publishing --------------------------------------------------------------------------
 
     def _publish(
-        self, exchange: str, routing_key: str, message: CamelModel, message_id: str
+        self,
+        exchange: str,
+        routing_key: str,
+        message: CamelModel,
+        message_id: str,
+        *,
+        mandatory: bool = True,
     ) -> None:
         props = pika.BasicProperties(
             content_type="application/json",
@@ -158,7 +179,9 @@ class Broker:
         try:
             # With confirms on, this returns once the broker has the message on disk; mandatory
             # makes an unroutable publish an error instead of a silent drop.
-            self._publish_channel.basic_publish(exchange, routing_key, body, props, mandatory=True)
+            self._publish_channel.basic_publish(
+                exchange, routing_key, body, props, mandatory=mandatory
+            )
         except PIKA_ERRORS as e:
             raise QueueUnavailable(f"publish to {exchange}/{routing_key} not confirmed: {e}") from e
 
@@ -168,7 +191,11 @@ class Broker:
         self._publish(TASKS_EXCHANGE, queue, message, f"{message.task_id}:{first}")
 
     def publish_event(self, event: TaskEvent) -> None:
-        self._publish(EVENTS_EXCHANGE, "", event, f"{event.task_id}:{event.type}")
+        # Not mandatory: before any operator has declared its events queue, an event has nowhere
+        # to go, and that is no error (the resync syncs what changed).
+        self._publish(
+            EVENTS_EXCHANGE, "", event, f"{event.task_id}:{event.type}", mandatory=False
+        )
 
     # --- consuming ---------------------------------------------------------------------------
 

@@ -27,6 +27,11 @@ class OperatorDeps:
     # Set at startup to DelayedSync.schedule; None (tests, tools) syncs a new task at once.
     show_status_later: Callable[[UUID], None] | None = None
 
+    @property
+    def scope(self) -> list[str] | None:
+        """The namespaces this operator handles (its shard's), or None for the whole cluster."""
+        return list(self.settings.operator.namespaces) or None
+
     @classmethod
     def open(cls, settings: Settings) -> OperatorDeps:
         """Migrate the schema; connect to Postgres, RabbitMQ (declaring the topology), the API."""

@@ -23,7 +23,7 @@ from aidetect.core.errors import (
 )
 from aidetect.core.logs import task_log
 from aidetect.core.models import TaskEvent, TaskMessage
-from aidetect.core.queue import DEAD_QUEUE, EVENTS_QUEUE, Broker, Delivery, reconnecting
+from aidetect.core.queue import DEAD_QUEUE, Broker, Delivery, reconnecting
 from aidetect.core.states import TERMINAL, Phase
 from aidetect.operator.deps import OperatorDeps
 from aidetect.operator.lifecycle import give_up
@@ -83,7 +83,8 @@ class EventsConsumer(threading.Thread):
         broker = Broker(amqp.url, delivery_limit=amqp.delivery_limit)
         try:
             broker.declare_topology(self.deps.profiles.profiles)
-            broker.consume(EVENTS_QUEUE, self._pending.append, prefetch=200)
+            queue = broker.declare_events_queue(self.deps.settings.operator.shard)
+            broker.consume(queue, self._pending.append, prefetch=200)
             broker.consume(DEAD_QUEUE, self._pending.append, prefetch=50)
         except QueueUnavailable:
             broker.close()
@@ -137,12 +138,18 @@ class EventsConsumer(threading.Thread):
                     changed[message.task_id] = True
                 else:
                     event = TaskEvent.model_validate_json(d.body)
+                    if not self._mine(event):
+                        continue  # another shard's task: its operator has the event too
                     changed[event.task_id] = (
                         changed.get(event.task_id, False) or event.type == "finished"
                     )
             except ValidationError:
                 log.error("dropping an unreadable message from %s: %r", d.queue, d.body[:200])
         return changed
+
+    def _mine(self, event: TaskEvent) -> bool:
+        scope = self.deps.scope
+        return scope is None or event.namespace is None or event.namespace in scope
 
     def _sync(self, task_id: UUID, ended: bool) -> None:
         before = time.monotonic()

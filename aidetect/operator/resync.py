@@ -112,7 +112,7 @@ def enforce_deadlines(deps: OperatorDeps, boundary: TaskBoundary) -> int:
             if synced is not None:
                 announce_end(deps, synced)
 
-    return boundary.each("enforce_deadlines", deps.db.past_deadline(), fail)
+    return boundary.each("enforce_deadlines", deps.db.past_deadline(deps.scope), fail)
 
 
 def enforce_ttls(deps: OperatorDeps, boundary: TaskBoundary) -> int:
@@ -126,7 +126,7 @@ def enforce_ttls(deps: OperatorDeps, boundary: TaskBoundary) -> int:
         else:
             deps.db.mark_cr_deleted(record.id)
 
-    return boundary.each("enforce_ttls", deps.db.past_ttl(), delete)
+    return boundary.each("enforce_ttls", deps.db.past_ttl(deps.scope), delete)
 
 
 def requeue_stuck(deps: OperatorDeps, boundary: TaskBoundary) -> int:
@@ -146,18 +146,20 @@ def requeue_stuck(deps: OperatorDeps, boundary: TaskBoundary) -> int:
         )
         publish(deps, record.id, indices, requeue=True)
 
-    return boundary.each("requeue_stuck", deps.db.stuck(after), requeue)
+    return boundary.each("requeue_stuck", deps.db.stuck(after, deps.scope), requeue)
 
 
 def repair_drift(deps: OperatorDeps, boundary: TaskBoundary) -> int:
     """Compare every CR with its row and repair what an event missed: admit CRs with no row,
     finish deletions, resync statuses that differ, cancel rows whose CR is gone."""
     listed_at = datetime.now(UTC)
-    live = deps.db.live_tasks(recorded_before=listed_at)
+    live = deps.db.live_tasks(recorded_before=listed_at, namespaces=deps.scope)
     rows = {r.id: r for r in live}
     shown: dict[UUID, tuple[object, object]] = {}
     missed: list[dict[str, Any]] = []
-    for obj in k8s.iter_tasks(deps.kube):  # a page at a time: the texts are not all held
+    for obj in k8s.iter_tasks(
+        deps.kube, deps.scope
+    ):  # a page at a time: the texts are not all held
         meta = obj["metadata"]
         task_id = UUID(meta["uid"])
         status = obj.get("status") or {}
@@ -207,7 +209,7 @@ def _quiet_for(timestamp: str, now: datetime) -> bool:
 
 
 def sync_lagging(deps: OperatorDeps, boundary: TaskBoundary) -> int:
-    return boundary.each("sync_lagging", deps.db.unsynced(), lambda r: _sync(deps, r))
+    return boundary.each("sync_lagging", deps.db.unsynced(deps.scope), lambda r: _sync(deps, r))
 
 
 def _sync(deps: OperatorDeps, record: TaskRecord) -> None:

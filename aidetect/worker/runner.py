@@ -274,6 +274,8 @@ class BatchRunner:
     def _announce(self, kind: EventType, task: TaskRecord) -> None:
         """Tell the operator the row changed. Best effort: its resync catches a lost event."""
         try:
-            self.publisher.publish_event(TaskEvent(type=kind, task_id=task.id, worker=self.worker))
+            self.publisher.publish_event(
+                TaskEvent(type=kind, task_id=task.id, worker=self.worker, namespace=task.namespace)
+            )
         except QueueUnavailable as e:
             task_log(log, task.id).warning("could not publish the %s event: %s", kind, e)

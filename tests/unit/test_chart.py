@@ -417,3 +417,23 @@ def test_gpu_workers_use_the_cuda_image_and_keda_reads_the_same_password() -> No
     password = base64.b64decode(only(docs, "Secret", "rel-aidetect-rabbitmq")["data"]["password"])
     host = base64.b64decode(only(docs, "Secret", "rel-aidetect-keda-rabbitmq")["data"]["host"])
     assert host == b"amqp://aidetect:" + password + b"@rel-aidetect-rabbitmq:5672/%2F"
+
+
+def test_operator_shards_render_one_deployment_each_with_its_namespaces() -> None:
+    docs = render("sharded-operators-values.yaml")
+    deployments = {
+        d["metadata"]["name"]: d
+        for d in docs
+        if d["kind"] == "Deployment" and "operator" in d["metadata"]["name"]
+    }
+    assert set(deployments) == {"rel-aidetect-operator-a", "rel-aidetect-operator-b"}
+    env = {
+        name: {
+            e["name"]: e.get("value") for e in d["spec"]["template"]["spec"]["containers"][0]["env"]
+        }
+        for name, d in deployments.items()
+    }
+    assert env["rel-aidetect-operator-b"]["AIDETECT_OPERATOR_SHARD"] == "b"
+    assert env["rel-aidetect-operator-b"]["AIDETECT_OPERATOR_NAMESPACES"] == '["team-b","shared"]'
+    selectors = [d["spec"]["selector"]["matchLabels"] for d in deployments.values()]
+    assert selectors[0] != selectors[1], "each shard's pods are its own Deployment's"
