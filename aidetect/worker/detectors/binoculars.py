@@ -18,8 +18,9 @@ over all their positions; sentences use their own tokens' positions (no window t
 from __future__ import annotations
 
 from aidetect.worker.detectors.base import register
-from aidetect.worker.detectors.token_stats import CausalLM, TextStats
-from aidetect.worker.detectors.zero_shot import Models, ZeroShotDetector, total
+from aidetect.worker.detectors.token_stats import CausalLM
+from aidetect.worker.detectors.token_sums import TokenSums, required
+from aidetect.worker.detectors.zero_shot import Models, ZeroShotDetector
 
 
 @register("binoculars")
@@ -36,9 +37,8 @@ class Binoculars(ZeroShotDetector):
             raise RuntimeError("binoculars needs a performer model")
         return other, main
 
-    def aggregate(self, stats: TextStats) -> float:
-        log_ppl = -total(stats.log_prob) / stats.log_prob.numel()
-        tail = stats.tail_expected
-        positions = stats.log_prob.numel() + (0 if tail is None else tail.numel())
-        x_ppl = -(total(stats.expected) + (0.0 if tail is None else total(tail))) / positions
+    def aggregate(self, sums: TokenSums) -> float:
+        log_ppl = -sums.log_prob / sums.count
+        cross = required(sums.expected) + (sums.tail_expected or 0.0)
+        x_ppl = -cross / (sums.count + sums.tail_count)
         return log_ppl / x_ppl

@@ -118,11 +118,13 @@ def length_sorted_batches(
 def pad_right(
     sequences: Sequence[Sequence[int]], pad_id: int, device: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """`input_ids` and `attention_mask` for sequences padded on the right to the longest one."""
-    width = max(len(s) for s in sequences)
-    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, sequence in enumerate(sequences):
-        input_ids[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
-        attention_mask[row, : len(sequence)] = 1
+    """`input_ids` and `attention_mask` for sequences padded on the right to the longest one.
+
+    Built from one padded list and one comparison, not row by row: this runs once per batch.
+    """
+    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
+    width = int(lengths.max())
+    padded = [[*s, *([pad_id] * (width - len(s)))] for s in sequences]
+    input_ids = torch.tensor(padded, dtype=torch.long).reshape(len(sequences), width)
+    attention_mask = (torch.arange(width) < lengths.unsqueeze(1)).long()
     return input_ids.to(device), attention_mask.to(device)

@@ -17,8 +17,8 @@ from __future__ import annotations
 import math
 
 from aidetect.worker.detectors.base import register
-from aidetect.worker.detectors.token_stats import TextStats
-from aidetect.worker.detectors.zero_shot import ZeroShotDetector, total
+from aidetect.worker.detectors.token_sums import TokenSums, required
+from aidetect.worker.detectors.zero_shot import ZeroShotDetector
 
 
 @register("fast-detectgpt")
@@ -27,8 +27,8 @@ class FastDetectGPT(ZeroShotDetector):
 
     wants_expectations = True
 
-    def aggregate(self, stats: TextStats) -> float:
-        variance = total(stats.variance)
-        discrepancy = total(stats.log_prob) - total(stats.expected)
+    def aggregate(self, sums: TokenSums) -> float:
+        variance = required(sums.variance)
+        discrepancy = sums.log_prob - required(sums.expected)
         # A zero variance means a one-hot reference: no spread to normalise by, and nothing to say.
         return discrepancy / math.sqrt(variance) if variance > 0 else 0.0

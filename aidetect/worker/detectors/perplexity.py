@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from aidetect.core.profiles import DetectorProfile
 from aidetect.worker.detectors.base import register
-from aidetect.worker.detectors.token_stats import TextStats
-from aidetect.worker.detectors.zero_shot import ZeroShotDetector, total
+from aidetect.worker.detectors.token_sums import TokenSums, required
+from aidetect.worker.detectors.zero_shot import ZeroShotDetector
 
 
 @register("perplexity")
@@ -25,10 +25,7 @@ class Perplexity(ZeroShotDetector):
     def needs_ranks(cls, profile: DetectorProfile) -> bool:
         return profile.metric == "log-rank"
 
-    def aggregate(self, stats: TextStats) -> float:
-        count = stats.log_prob.numel()
+    def aggregate(self, sums: TokenSums) -> float:
         if self.profile.metric == "log-rank":
-            if stats.rank is None:
-                raise RuntimeError("log-rank needs token ranks")
-            return total(stats.rank.log()) / count
-        return -total(stats.log_prob) / count
+            return required(sums.log_rank) / sums.count
+        return -sums.log_prob / sums.count

@@ -10,21 +10,31 @@ Conventions, shared with the reference implementations:
 - Each window is tokenized with the tokenizer's own special tokens around it (as the reference
   code's plain `tokenizer(text)` call does) and position t is scored from positions < t.
 - Long texts are cut into windows that fit the model (`chunking`) and each window is scored
-  alone; the statistics are concatenated, so means and sums over them are token-weighted.
+  alone; the sums run over every window, so means over them are token-weighted.
 - Logits are converted to float32 before any softmax, whatever dtype the model runs in.
 - If the two models' vocabularies differ in size, both logits are cut to the smaller one.
+
+The statistics are computed for a whole padded batch at once (the per-position formulas are the
+reference code's, in its order of operations; padded positions are computed and then masked
+out), in row groups of bounded size so that a large vocabulary does not multiply the logits'
+memory. Per-position values leave the batch only when sentence scores need them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from aidetect.core.errors import InvalidInput, PermanentError
 from aidetect.worker.detectors import chunking
+from aidetect.worker.detectors.token_sums import TextPositions, TokenSums
+
+# Rows of logits processed together hold at most this many float32 values (256 MiB) per
+# temporary: a tiny model's batch goes in one step, a 65k-vocabulary model's a few rows at a time.
+ROW_GROUP_ELEMENTS = 1 << 26
 
 
 @dataclass(frozen=True)
@@ -37,55 +47,166 @@ class CausalLM:
 
 
 @dataclass(frozen=True)
-class TextStats:
-    """One text's statistics over every predicted position of every window, in order.
+class TextMeasure:
+    """What a zero-shot score needs of one text: its sums over every window, how many windows
+    it took, and (only when sentence scores were asked for) its per-position statistics."""
 
-    `predicted[i]` is the index (among the text's tokens, special tokens excluded) of the token
-    that position i predicts, or -1 for a special token such as a closing `</s>`.
-    `expected` is mu_t = sum_v q_t(v) log p_t(v) (q: reference softmax, p: scoring softmax) and
-    `variance` is sum_v q_t(v) log^2 p_t(v) - mu_t^2. `tail_expected` holds mu at each window's
-    last position, which predicts past the window: Binoculars' cross-perplexity counts it.
-    """
-
-    predicted: torch.Tensor
-    log_prob: torch.Tensor
-    rank: torch.Tensor | None
-    expected: torch.Tensor | None
-    variance: torch.Tensor | None
-    tail_expected: torch.Tensor | None
+    sums: TokenSums
     windows: int
-    offsets: list[tuple[int, int]]
-
-    def select(self, keep: torch.Tensor) -> TextStats:
-        """The statistics of the positions where `keep` is True; window tails are dropped."""
-
-        def pick(values: torch.Tensor | None) -> torch.Tensor | None:
-            return None if values is None else values[keep]
-
-        return replace(
-            self,
-            predicted=self.predicted[keep],
-            log_prob=self.log_prob[keep],
-            rank=pick(self.rank),
-            expected=pick(self.expected),
-            variance=pick(self.variance),
-            tail_expected=None if self.tail_expected is None else self.tail_expected[:0],
-        )
-
-    def positions_in(self, start: int, end: int) -> torch.Tensor:
-        """Which positions predict a token whose characters overlap `text[start:end]`."""
-        inside = torch.tensor(
-            [a < end and b > start for a, b in self.offsets] + [False], dtype=torch.bool
-        )
-        return inside[self.predicted]  # -1 (a special token) reads the trailing False
+    positions: TextPositions | None
 
 
 @dataclass(frozen=True)
-class _WindowStats:
+class BatchStatistics:
+    """Per-position statistics of a padded batch of framed windows (float32, on the CPU).
+
+    Column t of `log_prob` and `rank` is the prediction of token t + 1 from tokens 0..t;
+    `expected` (mu_t) and `variance` (sigma2_t) have one more column, the last position, which
+    predicts past the window. Columns past a row's length are padding and mean nothing.
+    """
+
     log_prob: torch.Tensor
     rank: torch.Tensor | None
     expected: torch.Tensor | None
     variance: torch.Tensor | None
+
+
+def batch_statistics(
+    scoring: torch.Tensor,
+    reference: torch.Tensor | None,
+    ids: torch.Tensor,
+    *,
+    ranks: bool,
+    expectations: bool,
+) -> BatchStatistics:
+    """The statistics of every position of a batch from its [rows, width, vocab] logits.
+
+    Without `reference` logits, the reference distribution is the scoring model's own softmax.
+    """
+    rows, width, vocab = scoring.shape
+    step = max(1, ROW_GROUP_ELEMENTS // max(1, width * vocab))
+    parts = [
+        _group_statistics(
+            scoring[start : start + step],
+            None if reference is None else reference[start : start + step],
+            ids[start : start + step],
+            ranks=ranks,
+            expectations=expectations,
+        )
+        for start in range(0, rows, step)
+    ]
+    if len(parts) == 1:
+        return parts[0]
+
+    def join(values: list[torch.Tensor | None]) -> torch.Tensor | None:
+        present = [v for v in values if v is not None]
+        return torch.cat(present) if present else None
+
+    return BatchStatistics(
+        log_prob=torch.cat([p.log_prob for p in parts]),
+        rank=join([p.rank for p in parts]),
+        expected=join([p.expected for p in parts]),
+        variance=join([p.variance for p in parts]),
+    )
+
+
+def _group_statistics(
+    scoring: torch.Tensor,
+    reference: torch.Tensor | None,
+    ids: torch.Tensor,
+    *,
+    ranks: bool,
+    expectations: bool,
+) -> BatchStatistics:
+    """`batch_statistics` for one group of rows, moved to the CPU."""
+    scoring = scoring.float()
+    if reference is not None:
+        vocab = min(scoring.shape[-1], reference.shape[-1])
+        scoring, reference = scoring[..., :vocab], reference[..., :vocab].float()
+    log_p = torch.log_softmax(scoring, dim=-1)
+    targets = ids[:, 1:].unsqueeze(-1)
+    log_prob = log_p[:, :-1].gather(-1, targets).squeeze(-1)
+    rank = None
+    if ranks:
+        observed = scoring[:, :-1].gather(-1, targets)
+        rank = (scoring[:, :-1] > observed).sum(dim=-1).float() + 1.0
+    expected = variance = None
+    if expectations:
+        q = torch.softmax(scoring if reference is None else reference, dim=-1)
+        expected = (q * log_p).sum(dim=-1)
+        variance = (q * log_p.square()).sum(dim=-1) - expected.square()
+    return BatchStatistics(
+        log_prob=log_prob.cpu(),
+        rank=None if rank is None else rank.cpu(),
+        expected=None if expected is None else expected.cpu(),
+        variance=None if variance is None else variance.cpu(),
+    )
+
+
+def window_sums(stats: BatchStatistics, lengths: Sequence[int]) -> list[TokenSums]:
+    """Each row's sums over its own positions (`lengths`: the rows' unpadded lengths).
+
+    A row of n tokens has n - 1 predicted positions and, if n > 0, one tail position.
+    """
+    n = torch.tensor(lengths, dtype=torch.long)
+    predicted = torch.arange(stats.log_prob.shape[1]) < (n - 1).unsqueeze(1)
+
+    def masked(values: torch.Tensor) -> list[float]:
+        sums: list[float] = torch.where(predicted, values, 0.0).double().sum(dim=-1).tolist()
+        return sums
+
+    def optional(values: torch.Tensor | None) -> list[float] | list[None]:
+        return [None] * len(lengths) if values is None else masked(values)
+
+    log_prob = masked(stats.log_prob)
+    log_rank = optional(None if stats.rank is None else stats.rank.log())
+    expected = optional(None if stats.expected is None else stats.expected[:, :-1])
+    variance = optional(None if stats.variance is None else stats.variance[:, :-1])
+    tails: list[float] | list[None] = [None] * len(lengths)
+    if stats.expected is not None:
+        last = (n - 1).clamp(min=0).unsqueeze(1)
+        tail = stats.expected.gather(1, last).squeeze(1).double()
+        tails = torch.where(n > 0, tail, 0.0).tolist()
+    return [
+        TokenSums(
+            count=max(length - 1, 0),
+            log_prob=log_prob[row],
+            log_rank=log_rank[row],
+            expected=expected[row],
+            variance=variance[row],
+            tail_expected=tails[row],
+            tail_count=1 if length > 0 else 0,
+        )
+        for row, length in enumerate(lengths)
+    ]
+
+
+@dataclass(frozen=True)
+class _WindowPositions:
+    """One window's per-position statistics (its tail left out), kept for sentence scores."""
+
+    log_prob: torch.Tensor
+    rank: torch.Tensor | None
+    expected: torch.Tensor | None
+    variance: torch.Tensor | None
+
+
+def _row_positions(stats: BatchStatistics, row: int, length: int) -> _WindowPositions:
+    def cut(values: torch.Tensor | None) -> torch.Tensor | None:
+        return None if values is None else values[row, : max(length - 1, 0)]
+
+    return _WindowPositions(
+        log_prob=stats.log_prob[row, : max(length - 1, 0)],
+        rank=cut(stats.rank),
+        expected=cut(stats.expected),
+        variance=cut(stats.variance),
+    )
+
+
+@dataclass(frozen=True)
+class _WindowResult:
+    sums: TokenSums
+    positions: _WindowPositions | None
 
 
 class TokenStatistics:
@@ -123,101 +244,88 @@ class TokenStatistics:
             raise PermanentError(f"max_length {limit} leaves no room around the special tokens")
         self.pad_id = _pad_id(self.tokenizer)
 
-    def text_stats(self, texts: Sequence[str]) -> list[TextStats]:
-        """The statistics of each text, in order; InvalidInput if one has nothing to predict."""
+    def measure(self, texts: Sequence[str], *, positions: bool = False) -> list[TextMeasure]:
+        """Each text's sums (and, with `positions`, per-position statistics), in order.
+
+        InvalidInput if a text has nothing to predict. The texts are tokenised once, in one
+        call; character offsets are asked of the tokenizer only when sentences need them.
+        """
         if not texts:
             return []
         encoded = self.tokenizer(
-            list(texts), add_special_tokens=False, return_offsets_mapping=True, verbose=False
+            list(texts), add_special_tokens=False, return_offsets_mapping=positions, verbose=False
         )
         split = [chunking.split_windows(ids, self.window) for ids in encoded["input_ids"]]
         framed = [self.frame.wrap(window) for windows in split for window in windows]
-        scored = iter(self.window_stats(framed))
-        results: list[TextStats] = []
-        for windows, offsets in zip(split, encoded["offset_mapping"], strict=True):
+        scored = iter(self.score_windows(framed, positions=positions))
+        offsets = encoded["offset_mapping"] if positions else [None] * len(split)
+        results: list[TextMeasure] = []
+        for windows, text_offsets in zip(split, offsets, strict=True):
             parts = [next(scored) for _ in windows]
-            stats = self._concatenate(windows, parts, [tuple(o) for o in offsets])
-            if stats.log_prob.numel() == 0:
+            sums = parts[0].sums
+            for part in parts[1:]:
+                sums = sums + part.sums
+            if sums.count == 0:
                 raise InvalidInput("a text is too short to score: it needs at least two tokens")
-            results.append(stats)
+            located = None
+            if text_offsets is not None:
+                located = self._positions(windows, parts, [tuple(o) for o in text_offsets])
+            results.append(TextMeasure(sums=sums, windows=len(windows), positions=located))
         return results
 
-    def window_stats(self, framed: Sequence[Sequence[int]]) -> list[_WindowStats]:
-        """Statistics of each framed window, batched by length, one forward pass per model."""
-        out: list[_WindowStats | None] = [None] * len(framed)
+    def score_windows(
+        self, framed: Sequence[Sequence[int]], *, positions: bool = False
+    ) -> list[_WindowResult]:
+        """Sums of each framed window, batched by length, one forward pass per model."""
+        out: list[_WindowResult | None] = [None] * len(framed)
         with torch.inference_mode():
             for batch in chunking.length_sorted_batches(framed, self.batch_size):
                 rows = [framed[i] for i in batch]
-                if max(len(row) for row in rows) == 0:
+                lengths = [len(row) for row in rows]
+                if max(lengths) == 0:
                     raise InvalidInput("a text is too short to score: it has no tokens")
                 ids, mask = chunking.pad_right(rows, self.pad_id, self.device)
                 scoring = self.scoring.model(input_ids=ids, attention_mask=mask).logits
                 reference = None
                 if self.reference is not None:
                     reference = self.reference.model(input_ids=ids, attention_mask=mask).logits
+                stats = batch_statistics(
+                    scoring, reference, ids, ranks=self.ranks, expectations=self.expectations
+                )
+                sums = window_sums(stats, lengths)
                 for row, index in enumerate(batch):
-                    n = len(framed[index])
-                    ref = None if reference is None else reference[row, :n]
-                    out[index] = self._row_stats(scoring[row, :n], ref, ids[row, :n])
-        return [stats for stats in out if stats is not None]
+                    kept = _row_positions(stats, row, lengths[row]) if positions else None
+                    out[index] = _WindowResult(sums[row], kept)
+        return [result for result in out if result is not None]
 
-    def _row_stats(
-        self, scoring: torch.Tensor, reference: torch.Tensor | None, ids: torch.Tensor
-    ) -> _WindowStats:
-        """Statistics of one unpadded window from its [n, V] logits (float32 from here on)."""
-        scoring = scoring.float()
-        if reference is not None:
-            vocab = min(scoring.shape[-1], reference.shape[-1])
-            scoring, reference = scoring[:, :vocab], reference[:, :vocab].float()
-        log_p = torch.log_softmax(scoring, dim=-1)
-        targets = ids[1:].unsqueeze(-1)
-        log_prob = log_p[:-1].gather(-1, targets).squeeze(-1)
-        rank = None
-        if self.ranks:
-            observed = scoring[:-1].gather(-1, targets)
-            rank = (scoring[:-1] > observed).sum(dim=-1).float() + 1.0
-        expected = variance = None
-        if self.expectations:
-            q = torch.softmax(scoring if reference is None else reference, dim=-1)
-            expected = (q * log_p).sum(dim=-1)
-            variance = (q * log_p.square()).sum(dim=-1) - expected.square()
-        return _WindowStats(
-            log_prob=log_prob.cpu(),
-            rank=None if rank is None else rank.cpu(),
-            expected=None if expected is None else expected.cpu(),
-            variance=None if variance is None else variance.cpu(),
-        )
-
-    def _concatenate(
+    def _positions(
         self,
         windows: Sequence[Sequence[int]],
-        parts: Sequence[_WindowStats],
+        parts: Sequence[_WindowResult],
         offsets: list[tuple[int, int]],
-    ) -> TextStats:
-        """Join a text's window statistics, mapping positions back to the text's tokens."""
-        prefix = len(self.frame.prefix)
+    ) -> TextPositions:
+        """Join a text's window positions, mapping each back to the text token it predicts."""
+        prefix, suffix = len(self.frame.prefix), len(self.frame.suffix)
         predicted: list[int] = []
         start = 0
         for window in windows:
             # Framed position p (p >= 1) predicts content token start + p - prefix, if any.
-            for position in range(1, len(self.frame.wrap(window))):
-                inner = position - prefix
-                predicted.append(start + inner if 0 <= inner < len(window) else -1)
-            start += len(window)
+            size = len(window)
+            inner = range(1 - prefix, size + suffix)
+            predicted += [start + i if 0 <= i < size else -1 for i in inner]
+            start += size
+        kept = [p.positions for p in parts if p.positions is not None]
 
         def join(values: list[torch.Tensor | None]) -> torch.Tensor | None:
             present = [v for v in values if v is not None]
             return torch.cat(present) if present and len(present) == len(values) else None
 
-        expected = [p.expected for p in parts]
-        return TextStats(
+        return TextPositions(
             predicted=torch.tensor(predicted, dtype=torch.long),
-            log_prob=torch.cat([p.log_prob for p in parts]),
-            rank=join([p.rank for p in parts]),
-            expected=join([None if e is None else e[:-1] for e in expected]),
-            variance=join([None if p.variance is None else p.variance[:-1] for p in parts]),
-            tail_expected=join([None if e is None else e[-1:] for e in expected]),
-            windows=len(windows),
+            log_prob=torch.cat([k.log_prob for k in kept]),
+            rank=join([k.rank for k in kept]),
+            expected=join([k.expected for k in kept]),
+            variance=join([k.variance for k in kept]),
             offsets=offsets,
         )
 

@@ -25,7 +25,8 @@ from aidetect.core.profiles import DetectorProfile
 from aidetect.worker.detectors import demo, loading
 from aidetect.worker.detectors.base import Detector
 from aidetect.worker.detectors.sentences import split_sentences
-from aidetect.worker.detectors.token_stats import CausalLM, TextStats, TokenStatistics
+from aidetect.worker.detectors.token_stats import CausalLM, TextMeasure, TokenStatistics
+from aidetect.worker.detectors.token_sums import TextPositions, TokenSums
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +58,8 @@ class ZeroShotDetector(Detector):
         self.threshold = profile.decision_threshold()
 
     @abstractmethod
-    def aggregate(self, stats: TextStats) -> float:
-        """The kind's score over the given token statistics (a document or one sentence)."""
+    def aggregate(self, sums: TokenSums) -> float:
+        """The kind's score from the sums over some positions (a document or one sentence)."""
 
     @classmethod
     def roles(cls, main: CausalLM, other: CausalLM | None) -> Models:
@@ -141,41 +142,34 @@ class ZeroShotDetector(Detector):
                 self.profile.name,
                 len(texts),
             )
-        all_stats = self.statistics.text_stats(texts)
+        measured = self.statistics.measure(texts, positions=sentences)
         return [
-            self._score(stats, self._sentences(text, stats) if sentences else None)
-            for text, stats in zip(texts, all_stats, strict=True)
+            self._score(m, self._sentences(text, m.positions) if m.positions is not None else None)
+            for text, m in zip(texts, measured, strict=True)
         ]
 
-    def _sentences(self, text: str, stats: TextStats) -> list[SentenceScore]:
+    def _sentences(self, text: str, positions: TextPositions) -> list[SentenceScore]:
         """Each sentence's score from its own tokens' statistics; sentences with none are left
         out (possible only for a first token that nothing before it predicts)."""
         out: list[SentenceScore] = []
         for span in split_sentences(text):
-            keep = stats.positions_in(span.start, span.end)
+            keep = positions.positions_in(span.start, span.end)
             if bool(keep.any()):
-                value = self.aggregate(stats.select(keep))
+                value = self.aggregate(positions.sums(keep))
                 label = self.profile.label_of(value)
                 out.append(SentenceScore(start=span.start, end=span.end, score=value, label=label))
         return out
 
-    def _score(self, stats: TextStats, sentences: list[SentenceScore] | None) -> Score:
-        value = self.aggregate(stats)
+    def _score(self, measured: TextMeasure, sentences: list[SentenceScore] | None) -> Score:
+        value = self.aggregate(measured.sums)
         return Score(
             score=value,
             label=self.profile.label_of(value),
             probability=probability_for(self.profile, value),
             threshold=self.threshold,
-            chunks=stats.windows,
+            chunks=measured.windows,
             sentences=sentences,
         )
-
-
-def total(values: torch.Tensor | None) -> float:
-    """The float64 sum of a statistic that the detector asked for."""
-    if values is None:
-        raise RuntimeError("a statistic the detector needs was not computed")
-    return float(values.double().sum())
 
 
 def _load_lm(source: str, revision: str | None, device: str, dtype: torch.dtype) -> CausalLM:

@@ -1,10 +1,11 @@
-"""Windows over long token sequences: lossless, balanced, and weighted by token count."""
+"""Windows over long token sequences: lossless, balanced, weighted by token count, padded."""
 
 from __future__ import annotations
 
 import pytest
+import torch
 
-from aidetect.worker.detectors.chunking import split_windows, token_weighted_mean
+from aidetect.worker.detectors.chunking import pad_right, split_windows, token_weighted_mean
 
 
 def test_windows_hold_every_token_once_in_order() -> None:
@@ -27,3 +28,10 @@ def test_an_empty_sequence_is_one_empty_window() -> None:
 
 def test_mean_is_weighted_by_window_length() -> None:
     assert token_weighted_mean([1.0, 0.0], [[1, 2, 3], [4]]) == pytest.approx(0.75)
+
+
+def test_pad_right_pads_each_row_to_the_longest_and_masks_the_padding() -> None:
+    ids, mask = pad_right([[5, 6, 7], [8], []], pad_id=1, device="cpu")
+    assert ids.tolist() == [[5, 6, 7], [8, 1, 1], [1, 1, 1]]
+    assert mask.tolist() == [[1, 1, 1], [1, 0, 0], [0, 0, 0]]
+    assert ids.dtype == mask.dtype == torch.long

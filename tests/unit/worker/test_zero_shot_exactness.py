@@ -17,7 +17,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from aidetect.core.errors import PermanentError
-from aidetect.worker.detectors import load_detector
+from aidetect.worker.detectors import load_detector, token_stats
 from aidetect.worker.detectors.chunking import split_windows
 from aidetect.worker.detectors.zero_shot import ZeroShotDetector
 from tests.utils.tiny_models import TINY_MAX_LENGTH, zero_shot_profile
@@ -164,6 +164,30 @@ def test_padded_mixed_length_batch_equals_the_definition_text_by_text(
     assert batched == pytest.approx(expected, abs=TOLERANCE)
     assert alone == pytest.approx(expected, abs=TOLERANCE)
     assert len({round(value, 4) for value in batched}) > 1  # the model tells texts apart
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_statistics_in_row_groups_of_one_equal_the_definition(
+    name: str,
+    detectors: dict[str, ZeroShotDetector],
+    define: Define,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A large vocabulary makes the batch's statistics run a few rows at a time: the same numbers
+    monkeypatch.setattr(token_stats, "ROW_GROUP_ELEMENTS", 1)
+    texts = [*TEXTS, LONG_TEXT]
+    scores = [score.score for score in detectors[name].score(texts)]
+    assert scores == pytest.approx([define(CASES[name], text) for text in texts], abs=TOLERANCE)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_sentence_scores_do_not_change_the_document_score(
+    name: str, detectors: dict[str, ZeroShotDetector]
+) -> None:
+    texts = [SENTENCES, CYRILLIC, LONG_TEXT]
+    plain = [score.score for score in detectors[name].score(texts)]
+    with_sentences = [score.score for score in detectors[name].score(texts, sentences=True)]
+    assert with_sentences == plain
 
 
 @pytest.mark.parametrize("name", CASES)
