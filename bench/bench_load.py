@@ -244,7 +244,7 @@ class Runner:
             return f"created {len(created)}/{len(plan)}, done {done} ({rate:.1f}/s){extra}"
 
         with progress(label, line):
-            workers = [threading.Thread(target=work) for _ in range(self.threads)]
+            workers = [threading.Thread(target=work, daemon=True) for _ in range(self.threads)]
             for w in workers:
                 w.start()
             wait = timeout or self.timeout + (len(plan) / rate if rate else 0)
