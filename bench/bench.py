@@ -315,14 +315,16 @@ class Bench:
 
 
 def run(args: argparse.Namespace, knobs: Knobs) -> tuple[Figures, dict[str, object]]:
-    where = {**machine(), "load": Path("/proc/loadavg").read_text().split()[0]}
+    where: dict[str, object] = {**machine(), "load": load_average()}
+    loads = []
     bench = Bench(args.state, knobs)
     print(f"[bench] run {bench.run_id} on {args.state}: {asdict(knobs)}", flush=True)
     for name, step in bench.steps(args.memory):
         if name in args.skip:
             continue
         t0 = time.monotonic()
-        print(f"[bench] === {name} ===", flush=True)
+        loads.append(load_average())
+        print(f"[bench] === {name} === (load average {loads[-1]})", flush=True)
         try:
             step()
         except Exception as e:  # one failed step must not hide the figures of the others
@@ -330,7 +332,13 @@ def run(args: argparse.Namespace, knobs: Knobs) -> tuple[Figures, dict[str, obje
             bench.figures.problems.append(f"step {name} failed: {type(e).__name__}: {e}")
         print(f"[bench] {name}: {time.monotonic() - t0:.0f}s", flush=True)
     bench.watch.stop()
+    where["load_steps"] = " ".join(loads + [load_average()])
     return bench.figures, where
+
+
+def load_average() -> str:
+    """The 1-minute load average: above the core count, something else competed for the CPU."""
+    return Path("/proc/loadavg").read_text().split()[0]
 
 
 def main() -> int:

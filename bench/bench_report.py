@@ -244,7 +244,8 @@ def render_markdown(f: Figures, machine: dict[str, Any], title: str) -> str:
         f"### {title}: commit {m['commit']}, {m['date']}",
         "",
         f"{m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}; "
-        f"load average before the run {m.get('load', '?')}.",
+        f"load average before the run {m.get('load', '?')}, at each step "
+        f"{m.get('load_steps', '?')}.",
         "",
         *render_table(rows(f)),
         "",
