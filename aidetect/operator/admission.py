@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from aidetect.core import conditions, k8s
 from aidetect.core.errors import InvalidInput, PermanentError, TransientError, UnknownDetector
 from aidetect.core.logs import task_log
-from aidetect.core.models import TaskMessage, TaskSpec
+from aidetect.core.models import TaskMessage, TaskRecord, TaskSpec
 from aidetect.core.states import TERMINAL, Phase
 from aidetect.operator.deps import OperatorDeps
 from aidetect.operator.sync import announce_end, sync_task
@@ -95,10 +95,10 @@ def record_task(deps: OperatorDeps, cr: CrIdentity, spec: TaskSpec) -> None:
 
 
 def publish(
-    deps: OperatorDeps, task_id: UUID, indices: Sequence[int], *, requeue: bool = False
+    deps: OperatorDeps, record: TaskRecord, indices: Sequence[int], *, requeue: bool = False
 ) -> None:
     """Publish the task's items (confirmed, persistent) and move it to Queued."""
-    record = deps.db.get_task(task_id)
+    task_id = record.id
     profile = deps.profiles.resolve(record.detector)
     high = record.priority >= 5
     for part in chunks(indices, deps.settings.operator.items_per_message):
@@ -122,7 +122,7 @@ def admit(deps: OperatorDeps, cr: CrIdentity, spec: dict[str, Any]) -> Phase:
         record_task(deps, cr, parse_spec(spec))
         record = deps.db.get_task(cr.uid)
     if record.phase == Phase.PENDING:
-        publish(deps, cr.uid, range(record.progress.total))
+        publish(deps, record, range(record.progress.total))
         if deps.show_status_later is not None:
             deps.show_status_later(cr.uid)  # by then it has often ended: one write, not two
             return Phase.QUEUED

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from uuid import UUID
 
 from pydantic import ValidationError
@@ -30,6 +31,8 @@ from aidetect.operator.lifecycle import give_up
 from aidetect.operator.sync import announce_end, sync_task
 
 log = logging.getLogger("aidetect.operator.events")
+
+SYNC_THREADS = 4
 
 
 def handle_dead_letter(deps: OperatorDeps, message: TaskMessage) -> None:
@@ -55,11 +58,20 @@ class EventsConsumer(threading.Thread):
         self.stopping = threading.Event()
         self.connected = False
         self._pending: list[Delivery] = []
+        # The status patches of one drain go out in parallel: each is an apiserver round trip,
+        # and one after another they capped the task rate (sync_task serializes per task).
+        self._syncs = ThreadPoolExecutor(SYNC_THREADS, thread_name_prefix="aidetect-sync")
 
     def stop(self) -> None:
         self.stopping.set()
 
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            self._syncs.shutdown(wait=True)
+
+    def _run(self) -> None:
         amqp = self.deps.settings.amqp
         while not self.stopping.is_set():
             policy = reconnecting(amqp, what="events consumer", stopping=self.stopping)
@@ -117,8 +129,8 @@ class EventsConsumer(threading.Thread):
         """
         batch = list(self._pending)
         try:
-            for task_id, ended in self._changes(batch).items():
-                self._sync(task_id, ended)
+            changes = self._changes(batch)
+            list(self._syncs.map(self._sync, changes, changes.values()))  # raises what one raised
         except (DatabaseUnavailable, KubeUnavailable) as e:
             log.warning("events: %s; keeping %d event(s) to retry", e, len(batch))
             return False

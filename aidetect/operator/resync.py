@@ -144,7 +144,7 @@ def requeue_stuck(deps: OperatorDeps, boundary: TaskBoundary) -> int:
         task_log(log, record.id).warning(
             "no progress for %.0fs; requeueing %d item(s)", after, len(indices)
         )
-        publish(deps, record.id, indices, requeue=True)
+        publish(deps, record, indices, requeue=True)
 
     return boundary.each("requeue_stuck", deps.db.stuck(after, deps.scope), requeue)
 
