@@ -193,9 +193,7 @@ class Broker:
     def publish_event(self, event: TaskEvent) -> None:
         # Not mandatory: before any operator has declared its events queue, an event has nowhere
         # to go, and that is no error (the resync syncs what changed).
-        self._publish(
-            EVENTS_EXCHANGE, "", event, f"{event.task_id}:{event.type}", mandatory=False
-        )
+        self._publish(EVENTS_EXCHANGE, "", event, f"{event.task_id}:{event.type}", mandatory=False)
 
     # --- consuming ---------------------------------------------------------------------------
 
@@ -252,9 +250,10 @@ class Broker:
         self._conn.call_later(delay, fn)
 
     @staticmethod
-    def ack(delivery: Delivery) -> None:
+    def ack(delivery: Delivery, *, multiple: bool = False) -> None:
+        """Ack the delivery; with `multiple`, every unsettled one up to it on its channel too."""
         try:
-            delivery.channel.basic_ack(delivery.delivery_tag)
+            delivery.channel.basic_ack(delivery.delivery_tag, multiple=multiple)
         except PIKA_ERRORS as e:
             # The channel died: the broker redelivers the message, and the result write is
             # idempotent, so nothing is lost or doubled.

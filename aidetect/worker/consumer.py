@@ -20,7 +20,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -34,6 +34,7 @@ from aidetect.core.health import HealthServer, serve_probes
 from aidetect.core.models import TaskMessage
 from aidetect.core.queue import Broker, Delivery, SharedPublisher, reconnecting, task_queue
 from aidetect.core.retrying import during_outages
+from aidetect.worker.acks import AckLedger
 from aidetect.worker.batcher import Inbox, Pending
 from aidetect.worker.detectors.base import Detector, load_detector
 from aidetect.worker.runner import BatchRunner, Decision
@@ -85,6 +86,7 @@ class Worker:
             retry_cap=self.cfg.retry_max_seconds,
         )
         self.inbox = Inbox()
+        self.ledger = AckLedger()  # used on the connection's thread only
         self.state.loaded = True
 
     # --- the inference thread ----------------------------------------------------------------
@@ -112,29 +114,39 @@ class Worker:
                 # The database or broker is away: hand the batch back untouched, after a pause.
                 log.warning("batch not processed (%s); returning it to the queue", e)
                 decisions = [Decision(p.delivery, "retry", 2.0) for p in batch]
-            for decision in decisions:
-                broker = decision.delivery.broker
+            for broker, mine in _by_connection(decisions):
                 try:
-                    broker.add_callback_threadsafe(functools.partial(self._apply, broker, decision))
+                    broker.add_callback_threadsafe(functools.partial(self._settle, broker, mine))
                 except QueueUnavailable:
-                    # Its connection is gone; the broker redelivers the message, and the
-                    # redelivery finds the results already written.
-                    log.info(
-                        "connection lost before a delivery was settled; it will be redelivered"
-                    )
+                    # Its connection is gone; the broker redelivers the messages, and the
+                    # redeliveries find the results already written.
+                    log.info("connection lost before a batch was settled; it will be redelivered")
 
-    @staticmethod
-    def _apply(broker: Broker, decision: Decision) -> None:
-        d = decision.delivery
+    def _settle(self, broker: Broker, decisions: list[Decision]) -> None:
+        """Carry out a batch's decisions on the connection's thread: acks in as few frames as
+        the unsettled deliveries allow, dead letters, and retries after their delay."""
         try:
-            if decision.action == "ack":
-                broker.ack(d)
-            elif decision.action == "reject":
-                broker.nack(d, requeue=False)
-            else:
-                broker.call_later(decision.delay, lambda: Worker._nack_quietly(broker, d))
+            acked = [d.delivery for d in decisions if d.action == "ack"]
+            for channel, tags in _tags_by_channel(acked).items():
+                plan = self.ledger.plan(channel, tags)
+                if plan.multiple_up_to is not None:
+                    broker.ack(tags[plan.multiple_up_to], multiple=True)
+                for tag in plan.single:
+                    broker.ack(tags[tag])
+            self.ledger.settled(acked)
+            for decision in decisions:
+                d = decision.delivery
+                if decision.action == "reject":
+                    broker.nack(d, requeue=False)
+                    self.ledger.settled([d])
+                elif decision.action == "retry":
+                    broker.call_later(decision.delay, functools.partial(self._hand_back, broker, d))
         except QueueUnavailable as e:
-            log.warning("could not settle a delivery (%s); the broker will redeliver it", e)
+            log.warning("could not settle deliveries (%s); the broker will redeliver them", e)
+
+    def _hand_back(self, broker: Broker, d: Delivery) -> None:
+        Worker._nack_quietly(broker, d)
+        self.ledger.settled([d])
 
     @staticmethod
     def _nack_quietly(broker: Broker, d: Delivery) -> None:
@@ -147,6 +159,7 @@ class Worker:
 
     def _on_delivery(self, profile: str, high: bool) -> Callable[[Delivery], None]:
         def put(d: Delivery) -> None:
+            self.ledger.received(d)
             self.inbox.put(Pending(delivery=d, profile=profile, high=high, items=_items_in(d.body)))
 
         return put
@@ -209,6 +222,7 @@ class Worker:
     def _lost(self, broker: Broker, error: QueueUnavailable) -> None:
         self.state.connected = False
         dropped = self.inbox.drain()  # prefetched on the dead channel: the broker redelivers
+        self.ledger.forget()
         log.warning(
             "lost RabbitMQ (%s); dropped %d prefetched message(s); reconnecting",
             error,
@@ -266,7 +280,7 @@ class Worker:
     def _settle_last(self, broker: Broker, infer: threading.Thread) -> None:
         broker.cancel_consumers()
         for p in self.inbox.drain():
-            Worker._nack_quietly(broker, p.delivery)
+            self._hand_back(broker, p.delivery)
         while infer.is_alive():
             broker.process_events(0.2)
         broker.process_events(0.5)  # carry out the last acks
@@ -274,6 +288,23 @@ class Worker:
     def stop(self, signum: int, _frame: FrameType | None) -> None:
         log.info("received signal %d", signum)
         self.state.stopping.set()
+
+
+def _by_connection(decisions: list[Decision]) -> list[tuple[Broker, list[Decision]]]:
+    """A batch's decisions grouped by the connection their deliveries came on."""
+    groups: dict[int, tuple[Broker, list[Decision]]] = {}
+    for decision in decisions:
+        broker = decision.delivery.broker
+        groups.setdefault(id(broker), (broker, []))[1].append(decision)
+    return list(groups.values())
+
+
+def _tags_by_channel(deliveries: list[Delivery]) -> dict[Hashable, dict[int, Delivery]]:
+    """Each channel's deliveries by tag (tags are numbered per channel)."""
+    by_channel: dict[Hashable, dict[int, Delivery]] = {}
+    for d in deliveries:
+        by_channel.setdefault(d.channel, {})[d.delivery_tag] = d
+    return by_channel
 
 
 def serve_worker_probes(settings: Settings, state: WorkerState) -> HealthServer | None:

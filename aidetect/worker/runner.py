@@ -3,7 +3,12 @@
 Plain code with no AMQP in it: it returns a decision per delivery, and the consumer carries the
 decisions out on the connection's thread. The ack never comes before the commit. A detector
 error is pinned to the message that caused it (a batch that fails is re-scored message by
-message), so one poison text does not fail its neighbours.
+message), so one poison text does not fail its neighbours; a commit that fails for a reason of
+its own (not an outage) is likewise retried task by task.
+
+The database sees the batch, not its messages: one read of every task and item it names, one
+transaction to start the tasks that need it, one commit of every result (`core.db.batches`).
+The operator hears of each task once per batch: "finished", else "started", else "progress".
 """
 
 from __future__ import annotations
@@ -13,28 +18,29 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
+from uuid import UUID
 
 from pydantic import ValidationError
 
 from aidetect.core import conditions
-from aidetect.core.calibration import probability_for
-from aidetect.core.db import CachedScore, Database, ItemToScore, text_sha256
-from aidetect.core.errors import PermanentError, QueueUnavailable
-from aidetect.core.logs import task_log
-from aidetect.core.models import (
-    EventType,
-    ItemResult,
-    Score,
-    SentenceScore,
-    TaskEvent,
-    TaskMessage,
-    TaskRecord,
+from aidetect.core.db import (
+    AttemptStart,
+    BatchSnapshot,
+    CacheWrite,
+    Database,
+    ItemsWanted,
+    ItemToScore,
+    TaskResults,
+    WriteOutcome,
 )
-from aidetect.core.profiles import DetectorProfile
+from aidetect.core.errors import PermanentError, QueueUnavailable, TransientError
+from aidetect.core.logs import task_log
+from aidetect.core.models import EventType, ItemResult, Score, TaskEvent, TaskMessage, TaskRecord
 from aidetect.core.queue import Delivery, SharedPublisher
 from aidetect.core.states import TERMINAL, Phase
 from aidetect.worker.backoff import retry_delay
 from aidetect.worker.detectors.base import Detector
+from aidetect.worker.scoring import ScoredItems, ToScore, score_items
 
 log = logging.getLogger("aidetect.worker.runner")
 
@@ -50,6 +56,8 @@ class Decision:
 
 @dataclass
 class Work:
+    """A delivery whose task is live, with the items of it that still need a result."""
+
     delivery: Delivery
     task: TaskRecord
     items: list[ItemToScore]
@@ -61,35 +69,10 @@ class BatchStats:
     seconds: float = 0.0
 
 
-def from_cache(profile: DetectorProfile, c: CachedScore) -> Score:
-    """A Score from a cached raw score, judged by the profile's current threshold/calibration."""
-    sentences = (
-        [
-            SentenceScore(
-                start=x["start"], end=x["end"], score=x["score"], label=profile.label_of(x["score"])
-            )
-            for x in c.sentences
-        ]
-        if c.sentences is not None
-        else None
-    )
-    return Score(
-        score=c.score,
-        label=profile.label_of(c.score),
-        probability=probability_for(profile, c.score),
-        threshold=profile.decision_threshold(),
-        chunks=c.chunks,
-        sentences=sentences,
-    )
-
-
-def to_cache(score: Score) -> CachedScore:
-    sentences = (
-        [{"start": x.start, "end": x.end, "score": x.score} for x in score.sentences]
-        if score.sentences is not None
-        else None
-    )
-    return CachedScore(score=score.score, chunks=score.chunks, sentences=sentences)
+@dataclass(frozen=True)
+class _Scored:
+    work: Work
+    scores: list[tuple[Score, bool]]
 
 
 class BatchRunner:
@@ -115,25 +98,36 @@ class BatchRunner:
 
     def process(self, profile: str, deliveries: Sequence[Delivery]) -> list[Decision]:
         decisions: list[Decision] = []
-        work: list[Work] = []
+        messages: list[tuple[Delivery, TaskMessage]] = []
         for d in deliveries:
-            prepared = self._prepare(d)
-            if isinstance(prepared, Decision):
-                decisions.append(prepared)
-            else:
-                work.append(prepared)
+            try:
+                messages.append((d, TaskMessage.model_validate_json(d.body)))
+            except ValidationError:
+                log.error("dead-lettering an unreadable message from %s: %r", d.queue, d.body[:200])
+                decisions.append(Decision(d, "reject"))
+        snapshot = self.db.read_batch([ItemsWanted(m.task_id, m.items) for _, m in messages])
+        work: list[Work] = []
+        starts: list[AttemptStart] = []
+        for d, message in messages:
+            triaged = self._triage(d, message, snapshot)
+            if isinstance(triaged, Decision):
+                decisions.append(triaged)
+                continue
+            work.append(triaged)
+            task = triaged.task
+            if d.attempt > task.attempts or task.phase in (Phase.PENDING, Phase.QUEUED):
+                starts.append(AttemptStart(task.id, d.attempt))
+        started = self.db.begin_attempts(starts, self.worker)
         if work:
-            decisions += self._score_and_commit(self.detectors[profile], work)
+            decisions += self._score_and_commit(self.detectors[profile], work, started)
         return decisions
 
-    def _prepare(self, d: Delivery) -> Work | Decision:
-        try:
-            message = TaskMessage.model_validate_json(d.body)
-        except ValidationError:
-            log.error("dead-lettering an unreadable message from %s: %r", d.queue, d.body[:200])
-            return Decision(d, "reject")
+    def _triage(
+        self, d: Delivery, message: TaskMessage, snapshot: BatchSnapshot
+    ) -> Work | Decision:
+        """The delivery's work, or what to do with it right away (its task is gone or ended)."""
         tlog = task_log(log, message.task_id)
-        task = self.db.find_task(message.task_id)
+        task = snapshot.tasks.get(message.task_id)
         if task is None:
             tlog.error("no such task in the database; dropping its message")
             return Decision(d, "ack")
@@ -144,100 +138,140 @@ class BatchRunner:
             # Earlier deliveries died with the worker (crash, OOM, timeout): they count too.
             self._fail(task, d.attempt - 1, "the worker died or timed out on every attempt")
             return Decision(d, "ack")
-        self.db.note_attempt(task.id, d.attempt)
-        if task.phase == Phase.PENDING:
-            # The operator publishes before it records Queued, so a fast worker can get here first.
-            self.db.transition(task.id, Phase.QUEUED, conditions.REASON_PUBLISHED, "picked up")
-        if task.phase in (Phase.PENDING, Phase.QUEUED) and self.db.transition(
-            task.id, Phase.RUNNING, conditions.REASON_SCORING, f"scoring on {self.worker}"
-        ):
-            self._announce("started", task)
-        return Work(d, task, self.db.items_to_score(task.id, message.items))
+        return Work(d, task, snapshot.items_of(ItemsWanted(task.id, message.items)))
 
-    def _score_and_commit(self, detector: Detector, work: list[Work]) -> list[Decision]:
-        started = time.monotonic()
+    # --- scoring -----------------------------------------------------------------------------
+
+    def _score_and_commit(
+        self, detector: Detector, work: list[Work], started: set[UUID]
+    ) -> list[Decision]:
+        begun = time.monotonic()
+        decisions: list[Decision] = []
         try:
-            scores = self._score(detector, work)
+            scored = self._score(detector, work)
+        except TransientError:
+            raise
         except Exception as error:  # a detector error: find the message it belongs to
             if len(work) == 1:
                 return [self._failed(detector, work[0], error)]
-            return [d for w in work for d in self._score_and_commit(detector, [w])]
+            scored, decisions = self._score_one_by_one(detector, work)
         self.last = BatchStats(
-            texts=sum(len(w.items) for w in work), seconds=time.monotonic() - started
+            texts=sum(len(w.items) for w in work), seconds=time.monotonic() - begun
         )
-        decisions = []
-        offset = 0
-        for w in work:
-            mine = scores[offset : offset + len(w.items)]
-            offset += len(w.items)
-            decisions.append(self._commit(detector, w, mine))
+        parts, cache = scored
+        if parts:
+            decisions += self._commit(detector, parts, cache, started)
         return decisions
 
-    def _score(self, detector: Detector, work: list[Work]) -> list[tuple[Score, bool]]:
-        """Score every item, from the result cache where it can; (score, cached) per item.
+    def _score(
+        self, detector: Detector, work: list[Work]
+    ) -> tuple[list[_Scored], CacheWrite | None]:
+        wanted = [ToScore(item, w.task.granularity) for w in work for item in w.items]
+        result: ScoredItems = score_items(self.db, detector, wanted)
+        parts: list[_Scored] = []
+        offset = 0
+        for w in work:
+            parts.append(_Scored(w, result.scores[offset : offset + len(w.items)]))
+            offset += len(w.items)
+        return parts, result.cache
 
-        Tasks asking for sentence granularity get per-sentence scores. Demo models are never
-        cached: their scores mean nothing and must not outlive them.
-        """
-        keys = [(text_sha256(item.text), w.task.granularity) for w in work for item in w.items]
-        texts = [item.text for w in work for item in w.items]
-        use_cache = not detector.demo
-        hits = (
-            self.db.cached_scores(
-                detector=detector.profile.name, model_version=detector.model_version, keys=keys
+    def _score_one_by_one(
+        self, detector: Detector, work: list[Work]
+    ) -> tuple[tuple[list[_Scored], CacheWrite | None], list[Decision]]:
+        """Score each message alone: the failing ones get their decision, the rest a score."""
+        parts: list[_Scored] = []
+        caches: list[CacheWrite] = []
+        failed: list[Decision] = []
+        for w in work:
+            try:
+                (part,), cache = self._score(detector, [w])
+            except TransientError:
+                raise
+            except Exception as error:
+                failed.append(self._failed(detector, w, error))
+                continue
+            parts.append(part)
+            if cache is not None:
+                caches.append(cache)
+        merged = None
+        if caches:
+            merged = CacheWrite(
+                caches[0].detector, caches[0].model_version, [e for c in caches for e in c.entries]
             )
-            if use_cache
-            else {}
-        )
-        out: dict[int, tuple[Score, bool]] = {
-            i: (from_cache(detector.profile, hits[k]), True)
-            for i, k in enumerate(keys)
-            if k in hits
-        }
-        for sentences in (False, True):
-            todo = [
-                i for i, k in enumerate(keys) if i not in out and (k[1] == "sentence") == sentences
-            ]
-            if todo:
-                scored = detector.score([texts[i] for i in todo], sentences=sentences)
-                out.update({i: (sc, False) for i, sc in zip(todo, scored, strict=True)})
-        if use_cache:
-            fresh = [
-                (keys[i][0], keys[i][1], to_cache(sc))
-                for i, (sc, cached) in out.items()
-                if not cached
-            ]
-            self.db.store_scores(
-                detector=detector.profile.name, model_version=detector.model_version, entries=fresh
-            )
-        return [out[i] for i in range(len(keys))]
+        return (parts, merged), failed
 
-    def _commit(self, detector: Detector, w: Work, scores: list[tuple[Score, bool]]) -> Decision:
-        results = [
-            ItemResult(
-                index=item.index,
-                score=s.score,
-                label=s.label,
-                probability=s.probability,
-                threshold=s.threshold,
-                model_version=detector.model_version,
-                chunks=s.chunks,
-                cached=cached,
-                sentences=s.sentences,
-            )
-            for item, (s, cached) in zip(w.items, scores, strict=True)
+    # --- committing --------------------------------------------------------------------------
+
+    def _commit(
+        self,
+        detector: Detector,
+        parts: list[_Scored],
+        cache: CacheWrite | None,
+        started: set[UUID],
+    ) -> list[Decision]:
+        """Write every result in one transaction, then tell the operator, then decide the acks."""
+        by_task: dict[UUID, list[_Scored]] = {}
+        for part in parts:
+            by_task.setdefault(part.work.task.id, []).append(part)
+        batch = [
+            TaskResults(task_id, [r for p in mine for r in _results(detector, p)])
+            for task_id, mine in by_task.items()
         ]
-        outcome = self.db.record_results(w.task.id, results, self.worker)
-        tlog = task_log(log, w.task.id)
+        try:
+            outcomes = self.db.commit_batch(batch, self.worker, cache)
+        except TransientError:
+            raise
+        except Exception:  # one task's results cannot be written: find which, commit the rest
+            log.exception("the batch's results could not be written together; task by task")
+            return self._commit_one_by_one(detector, by_task, cache, started)
+        decisions: list[Decision] = []
+        for (task_id, mine), outcome in zip(by_task.items(), outcomes, strict=True):
+            self._settled(mine[0].work.task, outcome, task_id in started)
+            decisions += [Decision(p.work.delivery, "ack") for p in mine]
+        return decisions
+
+    def _commit_one_by_one(
+        self,
+        detector: Detector,
+        by_task: dict[UUID, list[_Scored]],
+        cache: CacheWrite | None,
+        started: set[UUID],
+    ) -> list[Decision]:
+        if cache is not None:
+            self.db.store_scores(
+                detector=cache.detector, model_version=cache.model_version, entries=cache.entries
+            )
+        decisions: list[Decision] = []
+        for task_id, mine in by_task.items():
+            results = [r for p in mine for r in _results(detector, p)]
+            try:
+                outcome = self.db.record_results(task_id, results, self.worker)
+            except TransientError:
+                raise
+            except Exception as error:
+                task_log(log, task_id).exception("could not write the results")
+                decisions += [self._failed(detector, p.work, error) for p in mine]
+                continue
+            self._settled(mine[0].work.task, outcome, task_id in started)
+            decisions += [Decision(p.work.delivery, "ack") for p in mine]
+        return decisions
+
+    def _settled(self, task: TaskRecord, outcome: WriteOutcome, started: bool) -> None:
+        """Log what the commit did to a task and send the operator its one event."""
+        tlog = task_log(log, task.id)
         if outcome.skipped_phase is not None:
             tlog.info("results discarded: the task became %s meanwhile", outcome.skipped_phase)
         elif outcome.finished:
             tlog.info("finished: wrote %d result(s); the task succeeded", outcome.written)
-            self._announce("finished", w.task)
+            self._announce("finished", task)
         else:
             tlog.info("wrote %d result(s)", outcome.written)
-            self._announce("progress", w.task)
-        return Decision(w.delivery, "ack")
+            if started:
+                self._announce("started", task)
+            elif outcome.written:
+                self._announce("progress", task)
+
+    # --- failures ----------------------------------------------------------------------------
 
     def _failed(self, detector: Detector, w: Work, error: Exception) -> Decision:
         attempt = w.delivery.attempt
@@ -279,3 +313,21 @@ class BatchRunner:
             )
         except QueueUnavailable as e:
             task_log(log, task.id).warning("could not publish the %s event: %s", kind, e)
+
+
+def _results(detector: Detector, part: _Scored) -> list[ItemResult]:
+    """The result rows of one message's items."""
+    return [
+        ItemResult(
+            index=item.index,
+            score=s.score,
+            label=s.label,
+            probability=s.probability,
+            threshold=s.threshold,
+            model_version=detector.model_version,
+            chunks=s.chunks,
+            cached=cached,
+            sentences=s.sentences,
+        )
+        for item, (s, cached) in zip(part.work.items, part.scores, strict=True)
+    ]

@@ -2,26 +2,38 @@
 
 `Database` is the one object components use; its parts live in modules by responsibility:
 `connection` (pool, transactions, migrations), `tasks` (the task lifecycle and result writes),
-`bookkeeping` (the operator's resync queries), `cache` (the result cache) and `workers`
-(heartbeats).
+`bookkeeping` (the operator's resync queries), `cache` (the result cache), `batches` (a worker's
+reads and writes per micro-batch) and `workers` (heartbeats).
 """
 
+from aidetect.core.db.batches import (
+    AttemptStart,
+    BatchSnapshot,
+    CacheWrite,
+    ItemsWanted,
+    TaskResults,
+    WorkerBatches,
+)
 from aidetect.core.db.bookkeeping import Bookkeeping
-from aidetect.core.db.cache import ResultCache
 from aidetect.core.db.connection import upgrade_schema
 from aidetect.core.db.rows import CachedScore, ItemToScore, TaskPage, WriteOutcome, text_sha256
 from aidetect.core.db.workers import WorkerStore
 
 
-class Database(Bookkeeping, ResultCache, WorkerStore):
+class Database(Bookkeeping, WorkerBatches, WorkerStore):
     """A pool of connections and every task, cache and worker operation the components need."""
 
 
 __all__ = [
+    "AttemptStart",
+    "BatchSnapshot",
+    "CacheWrite",
     "CachedScore",
     "Database",
     "ItemToScore",
+    "ItemsWanted",
     "TaskPage",
+    "TaskResults",
     "WriteOutcome",
     "text_sha256",
     "upgrade_schema",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import psycopg2.extras
 
@@ -42,21 +43,34 @@ class ResultCache(ConnectionPool):
         if not entries:
             return
         with self.transaction() as cur:
-            psycopg2.extras.execute_values(
-                cur,
-                """INSERT INTO result_cache (text_sha256, granularity, score, chunks, sentences,
-                       detector, model_version)
-                   VALUES %s ON CONFLICT DO NOTHING""",
-                [
-                    (
-                        sha,
-                        gran,
-                        c.score,
-                        c.chunks,
-                        psycopg2.extras.Json(c.sentences),
-                        detector,
-                        model_version,
-                    )
-                    for sha, gran, c in entries
-                ],
-            )
+            self._store_scores(cur, detector, model_version, entries)
+
+    @staticmethod
+    def _store_scores(
+        cur: Any,
+        detector: str,
+        model_version: str,
+        entries: Sequence[tuple[str, str, CachedScore]],
+    ) -> None:
+        """`store_scores` inside the caller's transaction, in key order (so that two workers
+        storing overlapping entries wait for each other instead of deadlocking)."""
+        if not entries:
+            return
+        psycopg2.extras.execute_values(
+            cur,
+            """INSERT INTO result_cache (text_sha256, granularity, score, chunks, sentences,
+                   detector, model_version)
+               VALUES %s ON CONFLICT DO NOTHING""",
+            [
+                (
+                    sha,
+                    gran,
+                    c.score,
+                    c.chunks,
+                    psycopg2.extras.Json(c.sentences),
+                    detector,
+                    model_version,
+                )
+                for sha, gran, c in sorted(entries, key=lambda e: (e[0], e[1]))
+            ],
+        )

@@ -200,12 +200,16 @@ class TaskStore(ConnectionPool):
     def note_attempt(self, task_id: UUID, attempt: int, message: str | None = None) -> None:
         """Record the delivery attempt a worker is on (and why the last one failed)."""
         with self.transaction() as cur:
-            cur.execute(
-                """UPDATE tasks SET attempts = greatest(attempts, %s),
-                       message = coalesce(%s, message), version = version + 1
-                   WHERE id = %s AND (attempts < %s OR %s IS NOT NULL)""",
-                (attempt, message, task_id, attempt, message),
-            )
+            self._note_attempt(cur, task_id, attempt, message)
+
+    @staticmethod
+    def _note_attempt(cur: Any, task_id: UUID, attempt: int, message: str | None = None) -> None:
+        cur.execute(
+            """UPDATE tasks SET attempts = greatest(attempts, %s),
+                   message = coalesce(%s, message), version = version + 1
+               WHERE id = %s AND (attempts < %s OR %s IS NOT NULL)""",
+            (attempt, message, task_id, attempt, message),
+        )
 
     def items_to_score(self, task_id: UUID, indices: Sequence[int]) -> list[ItemToScore]:
         """The named items of a task that have no result yet."""
@@ -234,65 +238,71 @@ class TaskStore(ConnectionPool):
         finish the task exactly once, and a cancelled or failed task gets no results.
         """
         with self.transaction() as cur:
-            cur.execute(
-                "SELECT phase, detector, total_items FROM tasks WHERE id = %s FOR UPDATE",
-                (task_id,),
+            return self._record_results(cur, task_id, results, worker)
+
+    def _record_results(
+        self, cur: Any, task_id: UUID, results: Sequence[ItemResult], worker: str
+    ) -> WriteOutcome:
+        """`record_results` inside the caller's transaction (which then holds the row lock)."""
+        cur.execute(
+            "SELECT phase, detector, total_items FROM tasks WHERE id = %s FOR UPDATE",
+            (task_id,),
+        )
+        task = cur.fetchone()
+        if task is None:
+            raise TaskNotFound(f"no task {task_id}")
+        if Phase(task["phase"]) in TERMINAL:
+            return WriteOutcome(0, False, skipped_phase=Phase(task["phase"]))
+        written = (
+            psycopg2.extras.execute_values(
+                cur,
+                """UPDATE task_items AS t SET score = v.score, label = v.label,
+                   probability = v.probability, threshold = v.threshold,
+                   model_version = v.model_version, detail = v.detail::jsonb,
+                   worker = v.worker, scored_at = now()
+               FROM (VALUES %s) AS v (task_id, idx, score, label, probability, threshold,
+                                      model_version, detail, worker)
+               WHERE t.task_id = v.task_id AND t.idx = v.idx AND t.scored_at IS NULL
+               RETURNING t.idx""",
+                [
+                    (
+                        task_id,
+                        r.index,
+                        r.score,
+                        r.label,
+                        r.probability,
+                        r.threshold,
+                        r.model_version,
+                        psycopg2.extras.Json(item_detail(r)),
+                        worker,
+                    )
+                    for r in results
+                ],
+                template="(%s::uuid, %s, %s::double precision, %s, %s::double precision, "
+                "%s::double precision, %s, %s, %s)",
+                fetch=True,
             )
-            task = cur.fetchone()
-            if task is None:
-                raise TaskNotFound(f"no task {task_id}")
-            if Phase(task["phase"]) in TERMINAL:
-                return WriteOutcome(0, False, skipped_phase=Phase(task["phase"]))
-            written = (
-                psycopg2.extras.execute_values(
-                    cur,
-                    """UPDATE task_items AS t SET score = v.score, label = v.label,
-                       probability = v.probability, threshold = v.threshold,
-                       model_version = v.model_version, detail = v.detail::jsonb,
-                       worker = v.worker, scored_at = now()
-                   FROM (VALUES %s) AS v (task_id, idx, score, label, probability, threshold,
-                                          model_version, detail, worker)
-                   WHERE t.task_id = v.task_id AND t.idx = v.idx AND t.scored_at IS NULL
-                   RETURNING t.idx""",
-                    [
-                        (
-                            task_id,
-                            r.index,
-                            r.score,
-                            r.label,
-                            r.probability,
-                            r.threshold,
-                            r.model_version,
-                            psycopg2.extras.Json(item_detail(r)),
-                            worker,
-                        )
-                        for r in results
-                    ],
-                    template="(%s::uuid, %s, %s::double precision, %s, %s::double precision, "
-                    "%s::double precision, %s, %s, %s)",
-                    fetch=True,
-                )
-                if results
-                else []
-            )
-            new = len(written)
-            cur.execute(
-                """UPDATE tasks SET done_items = done_items + %s, worker = %s,
-                       progressed_at = now(), version = version + (%s > 0)::int
-                   WHERE id = %s RETURNING done_items""",
-                (new, worker, new, task_id),
-            )
-            done = cur.fetchone()["done_items"]
-            if done < task["total_items"]:
-                return WriteOutcome(new, False)
-            cur.execute(
-                """SELECT idx, score, label, probability, threshold, model_version, detail
-                   FROM task_items WHERE task_id = %s ORDER BY idx""",
-                (task_id,),
-            )
-            summary = summarize([item_result(r) for r in cur.fetchall()], detector=task["detector"])
-            cur.execute(
-                "UPDATE tasks SET result = %s WHERE id = %s",
-                (psycopg2.extras.Json(summary.model_dump(mode="json", exclude_none=True)), task_id),
-            )
-            return WriteOutcome(new, self._finish(cur, task_id))
+            if results
+            else []
+        )
+        new = len(written)
+        cur.execute(
+            """UPDATE tasks SET done_items = done_items + %s, worker = %s,
+                   progressed_at = now(), version = version + (%s > 0)::int
+               WHERE id = %s RETURNING done_items""",
+            (new, worker, new, task_id),
+        )
+        done = cur.fetchone()["done_items"]
+        if done < task["total_items"]:
+            return WriteOutcome(new, False)
+        cur.execute(
+            """SELECT idx, score, label, probability, threshold, model_version, detail
+               FROM task_items WHERE task_id = %s ORDER BY idx""",
+            (task_id,),
+        )
+        summary = summarize([item_result(r) for r in cur.fetchall()], detector=task["detector"])
+        cur.execute(
+            "UPDATE tasks SET result = %s WHERE id = %s",
+            (psycopg2.extras.Json(summary.model_dump(mode="json", exclude_none=True)), task_id),
+        )
+        return WriteOutcome(new, self._finish(cur, task_id))

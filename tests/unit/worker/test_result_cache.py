@@ -8,7 +8,7 @@ from aidetect.core.calibration import fit_isotonic
 from aidetect.core.db import CachedScore
 from aidetect.core.models import Score, SentenceScore
 from aidetect.core.profiles import Calibration, DetectorProfile
-from aidetect.worker.runner import from_cache, to_cache
+from aidetect.worker.scoring import from_cache, to_cache
 
 
 def _profile(**kw: object) -> DetectorProfile:
