@@ -43,6 +43,7 @@ class Figures:
     rss_peak_mib: float | None = None
     writes: dict[str, WriteCount] = field(default_factory=dict)  # "rest", "kubectl", ...
     flatness: list[tuple[int, float]] = field(default_factory=list)  # (processed, RSS MiB)
+    others_cpu: dict[str, float] = field(default_factory=dict)  # step -> % of the CPU not ours
     problems: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
 
@@ -244,8 +245,8 @@ def render_markdown(f: Figures, machine: dict[str, Any], title: str) -> str:
         f"### {title}: commit {m['commit']}, {m['date']}",
         "",
         f"{m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}; "
-        f"load average before the run {m.get('load', '?')}, at each step "
-        f"{m.get('load_steps', '?')}.",
+        f"load average before the run {m.get('load', '?')}. CPU used by other processes, "
+        f"per step: {_shares(f.others_cpu)}.",
         "",
         *render_table(rows(f)),
         "",
@@ -263,6 +264,10 @@ def render_markdown(f: Figures, machine: dict[str, Any], title: str) -> str:
     if f.problems:
         lines += ["Problems in this run:", "", *[f"- {p}" for p in f.problems], ""]
     return "\n".join(lines)
+
+
+def _shares(others: dict[str, float]) -> str:
+    return ", ".join(f"{step} {share:g} %" for step, share in others.items()) or "not measured"
 
 
 def begin_marker(slot: str) -> str:

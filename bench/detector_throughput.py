@@ -54,15 +54,23 @@ def make_texts(count: int, seed: int = 0) -> list[str]:
     return [" ".join(rng.choices(WORDS, k=rng.randint(3, 40))) + "." for _ in range(count)]
 
 
-def median_rate(run: Callable[[], object], texts: int, repeats: int) -> float:
-    """Texts per second of the median of `repeats` timed runs, after one warm-up run."""
-    run()
-    times = []
+def paired_rates(
+    first: Callable[[], object], second: Callable[[], object], texts: int, repeats: int
+) -> tuple[float, float]:
+    """Texts per second of each, the median of `repeats` timed runs after one warm-up run.
+
+    The two are timed in turns (first, second, first, ...), so that whatever else loads the
+    machine for a while slows both alike and their ratio stays fair.
+    """
+    first()
+    second()
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return texts / statistics.median(times)
+        for run, out in ((first, times[0]), (second, times[1])):
+            start = time.perf_counter()
+            run()
+            out.append(time.perf_counter() - start)
+    return texts / statistics.median(times[0]), texts / statistics.median(times[1])
 
 
 def baseline(detector: ZeroShotDetector, texts: list[str]) -> Callable[[], object]:
@@ -109,8 +117,9 @@ def measure(
         fields["reference_model"] = str(models[1])
     detector = load_detector(DetectorProfile.model_validate(fields))
     assert isinstance(detector, ZeroShotDetector)
-    scored = median_rate(lambda: detector.score(texts), len(texts), args.repeats)
-    bare = median_rate(baseline(detector, texts), len(texts), args.repeats)
+    scored, bare = paired_rates(
+        lambda: detector.score(texts), baseline(detector, texts), len(texts), args.repeats
+    )
     return {
         "detector_texts_per_s": round(scored, 1),
         "forward_only_texts_per_s": round(bare, 1),
@@ -143,8 +152,7 @@ def measure_classifier(model: Path, texts: list[str], args: Namespace) -> dict[s
             for batch in batches:
                 detector.model(**batch)
 
-    scored = median_rate(lambda: detector.score(texts), len(texts), args.repeats)
-    forward = median_rate(bare, len(texts), args.repeats)
+    scored, forward = paired_rates(lambda: detector.score(texts), bare, len(texts), args.repeats)
     return {
         "detector_texts_per_s": round(scored, 1),
         "forward_only_texts_per_s": round(forward, 1),
