@@ -62,6 +62,10 @@ class ConnectionPool:
             self._pool = psycopg2.pool.ThreadedConnectionPool(
                 1, pool_max, url, connect_timeout=connect_timeout
             )
+            # psycopg2 closes every connection handed back beyond `minconn`, so with 1 each
+            # concurrent transaction paid a new backend (a profile of the operator: 8% of its
+            # time in connect). Open lazily, but keep up to pool_max.
+            self._pool.minconn = pool_max
         except psycopg2.Error as e:
             raise DatabaseUnavailable(f"cannot connect to the database: {e}") from e
 
