@@ -26,6 +26,7 @@ class FastDetectGPT(ZeroShotDetector):
     """The analytic sampling discrepancy; AI when at or above the threshold."""
 
     wants_expectations = True
+    wants_variances = True
 
     def aggregate(self, sums: TokenSums) -> float:
         variance = required(sums.variance)

@@ -78,10 +78,12 @@ def batch_statistics(
     *,
     ranks: bool,
     expectations: bool,
+    variances: bool = False,
 ) -> BatchStatistics:
     """The statistics of every position of a batch from its [rows, width, vocab] logits.
 
     Without `reference` logits, the reference distribution is the scoring model's own softmax.
+    `variances` (sigma2_t, which only Fast-DetectGPT uses) implies `expectations`.
     """
     rows, width, vocab = scoring.shape
     step = max(1, ROW_GROUP_ELEMENTS // max(1, width * vocab))
@@ -91,7 +93,8 @@ def batch_statistics(
             None if reference is None else reference[start : start + step],
             ids[start : start + step],
             ranks=ranks,
-            expectations=expectations,
+            expectations=expectations or variances,
+            variances=variances,
         )
         for start in range(0, rows, step)
     ]
@@ -117,6 +120,7 @@ def _group_statistics(
     *,
     ranks: bool,
     expectations: bool,
+    variances: bool,
 ) -> BatchStatistics:
     """`batch_statistics` for one group of rows, moved to the CPU."""
     scoring = scoring.float()
@@ -132,9 +136,11 @@ def _group_statistics(
         rank = (scoring[:, :-1] > observed).sum(dim=-1).float() + 1.0
     expected = variance = None
     if expectations:
-        q = torch.softmax(scoring if reference is None else reference, dim=-1)
+        # softmax(s) is exp(log_softmax(s)): one pass over the vocabulary instead of three
+        q = log_p.exp() if reference is None else torch.softmax(reference, dim=-1)
         expected = (q * log_p).sum(dim=-1)
-        variance = (q * log_p.square()).sum(dim=-1) - expected.square()
+        if variances:
+            variance = (q * log_p.square()).sum(dim=-1) - expected.square()
     return BatchStatistics(
         log_prob=log_prob.cpu(),
         rank=None if rank is None else rank.cpu(),
@@ -150,18 +156,17 @@ def window_sums(stats: BatchStatistics, lengths: Sequence[int]) -> list[TokenSum
     """
     n = torch.tensor(lengths, dtype=torch.long)
     predicted = torch.arange(stats.log_prob.shape[1]) < (n - 1).unsqueeze(1)
-
-    def masked(values: torch.Tensor) -> list[float]:
-        sums: list[float] = torch.where(predicted, values, 0.0).double().sum(dim=-1).tolist()
-        return sums
-
-    def optional(values: torch.Tensor | None) -> list[float] | list[None]:
-        return [None] * len(lengths) if values is None else masked(values)
-
-    log_prob = masked(stats.log_prob)
-    log_rank = optional(None if stats.rank is None else stats.rank.log())
-    expected = optional(None if stats.expected is None else stats.expected[:, :-1])
-    variance = optional(None if stats.variance is None else stats.variance[:, :-1])
+    optional = [
+        None if stats.rank is None else stats.rank.log(),
+        None if stats.expected is None else stats.expected[:, :-1],
+        None if stats.variance is None else stats.variance[:, :-1],
+    ]
+    # One masked sum of every statistic at once: a few tensor operations per batch, not per row
+    stacked = torch.stack([stats.log_prob, *(v for v in optional if v is not None)])
+    totals = iter(torch.where(predicted, stacked, 0.0).double().sum(dim=-1).tolist())
+    log_prob: list[float] = next(totals)
+    nothing: list[None] = [None] * len(lengths)
+    log_rank, expected, variance = (nothing if v is None else next(totals) for v in optional)
     tails: list[float] | list[None] = [None] * len(lengths)
     if stats.expected is not None:
         last = (n - 1).clamp(min=0).unsqueeze(1)
@@ -226,6 +231,7 @@ class TokenStatistics:
         device: str,
         ranks: bool = False,
         expectations: bool = False,
+        variances: bool = False,
     ) -> None:
         self.scoring = scoring
         self.reference = reference
@@ -236,6 +242,7 @@ class TokenStatistics:
         self.device = device
         self.ranks = ranks
         self.expectations = expectations
+        self.variances = variances
         self.frame = chunking.special_frame(self.tokenizer)
         models = [lm.model for lm in (scoring, reference) if lm is not None]
         limit = min(chunking.max_positions(self.tokenizer, m.config, max_length) for m in models)
@@ -285,12 +292,20 @@ class TokenStatistics:
                 if max(lengths) == 0:
                     raise InvalidInput("a text is too short to score: it has no tokens")
                 ids, mask = chunking.pad_right(rows, self.pad_id, self.device)
-                scoring = self.scoring.model(input_ids=ids, attention_mask=mask).logits
+                # Scoring reads every position once: a KV cache would only cost time and memory
+                scoring = self.scoring.model(input_ids=ids, attention_mask=mask, use_cache=False)
                 reference = None
                 if self.reference is not None:
-                    reference = self.reference.model(input_ids=ids, attention_mask=mask).logits
+                    reference = self.reference.model(
+                        input_ids=ids, attention_mask=mask, use_cache=False
+                    ).logits
                 stats = batch_statistics(
-                    scoring, reference, ids, ranks=self.ranks, expectations=self.expectations
+                    scoring.logits,
+                    reference,
+                    ids,
+                    ranks=self.ranks,
+                    expectations=self.expectations,
+                    variances=self.variances,
                 )
                 sums = window_sums(stats, lengths)
                 for row, index in enumerate(batch):

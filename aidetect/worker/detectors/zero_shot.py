@@ -40,6 +40,7 @@ class ZeroShotDetector(Detector):
     allows_reference: ClassVar[bool] = True
     wants_ranks: ClassVar[bool] = False
     wants_expectations: ClassVar[bool] = False
+    wants_variances: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -104,6 +105,7 @@ class ZeroShotDetector(Detector):
             device=device,
             ranks=cls.needs_ranks(profile),
             expectations=cls.wants_expectations,
+            variances=cls.wants_variances,
         )
         logger.info("detector %r loaded %s on %s (%s)", profile.name, version, device, dtype)
         return cls(profile, statistics, model_version=version, device=device, demo=is_demo)
