@@ -58,10 +58,14 @@ def tree_seconds(processes: dict[int, tuple[int, float]], roots: Iterable[int]) 
 
 
 def machine_seconds(stat: str) -> tuple[float, float]:
-    """(busy, steal) seconds from /proc/stat's first line (all CPUs)."""
+    """(busy, steal) seconds from /proc/stat's first line (all CPUs).
+
+    Busy is time in processes (user, nice, system): interrupt and softirq time belongs to no
+    process, and here it is mostly the stack's own loopback traffic, so it is left out.
+    """
     values = [int(v) for v in stat.splitlines()[0].split()[1:]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (values + [0] * 8)[:8]
-    return (user + nice + system + irq + softirq) / TICKS, steal / TICKS
+    user, nice, system, _idle, _iowait, _irq, _softirq, steal = (values + [0] * 8)[:8]
+    return (user + nice + system) / TICKS, steal / TICKS
 
 
 def snapshot(roots: Iterable[int]) -> CpuSnapshot:
