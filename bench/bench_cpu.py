@@ -9,6 +9,8 @@ operator); the rest was spent by other processes, and the hypervisor's steal is 
 from __future__ import annotations
 
 import os
+import sys
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,3 +80,22 @@ def others_share(before: CpuSnapshot, after: CpuSnapshot, wall: float) -> tuple[
     capacity = max(wall, 1e-9) * CORES
     others = max(0.0, (after.busy - before.busy) - (after.ours - before.ours))
     return others / capacity, (after.steal - before.steal) / capacity
+
+
+def wait_quiet(limit: float, below: float = 0.15, window: float = 10.0) -> bool:
+    """Until the machine is less than `below` busy over `window` s; False after `limit` s."""
+    deadline = time.monotonic() + limit
+    while True:
+        before = snapshot([])
+        time.sleep(window)
+        busy, _ = others_share(before, snapshot([]), window)
+        print(f"[bench] the machine is {100 * busy:.0f} % busy", flush=True)
+        if busy < below:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+
+
+if __name__ == "__main__":
+    # hack/bench.sh with BENCH_WAIT_QUIET=SECONDS: wait for other work to end before starting.
+    sys.exit(0 if wait_quiet(float(sys.argv[1])) else 1)

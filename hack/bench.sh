@@ -12,6 +12,7 @@
 #   BENCH_WRITE_DOCS    1: put the table into docs/benchmarks.md (default: 1 unless quick)
 #   BENCH_SLOT          the block of docs/benchmarks.md to fill (last, before, memory)
 #   BENCH_KEEP          where the logs and figures are kept (/tmp/aidetect-bench-last)
+#   BENCH_WAIT_QUIET    wait up to this many seconds for the machine to be < 15 % busy first
 # Arguments are passed to bench/bench.py: `hack/bench.sh --memory`, `--skip live`, ...
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -49,6 +50,11 @@ teardown() {
 trap teardown EXIT
 
 mkdir -p "$keep"; rm -f "$keep/bench.json" "$keep/bench.md"
+if [ -n "${BENCH_WAIT_QUIET:-}" ]; then
+  log "bench: waiting up to ${BENCH_WAIT_QUIET}s for the machine to be quiet"
+  "$AIDETECT_VENV/bin/python" "$REPO_ROOT/bench/bench_cpu.py" "$BENCH_WAIT_QUIET" \
+    || log "bench: still busy after ${BENCH_WAIT_QUIET}s; running anyway"
+fi
 log "bench: load average before the run: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 log "bench: starting a fresh stack in $state (API on 127.0.0.1:$AIDETECT_API_PORT)"
 bash "$HACK_DIR/up.sh" >"$state/up.log" 2>&1 || { tail -40 "$state/up.log" >&2; die "the stack did not start"; }
