@@ -238,6 +238,10 @@ class Bench:
         self.figures.classifier_score_ratio = classifier["ratio"]
         print(f"[bench] zero-shot: {json.dumps(report['kinds'])}", flush=True)
 
+    def live_note(self) -> str:
+        rss = self.operator_rss() or 0.0
+        return f", live {len(self.watch.live)}, operator RSS {rss:.0f} MiB"
+
     def step_live(self) -> None:
         """Top the live CRs up to BENCH_LIVE_CRS, created at the best single-text rate measured
         (a flood would measure kopf's backlog, not the CRs), waiting BENCH_LIVE_TIMEOUT at most."""
@@ -280,7 +284,7 @@ class Bench:
         while done < k.memory_tasks:
             n = min(k.memory_round, k.memory_tasks - done)
             label = f"memory {done + n}/{k.memory_tasks}"
-            self.finished(self.runner.run(label, self.plan(paths, n)))
+            self.finished(self.runner.run(label, self.plan(paths, n), note=self.live_note))
             done += n
             rss = rss_mib(self.operator_pid) or 0.0
             self.figures.flatness.append((done, rss))
@@ -367,7 +371,7 @@ def main() -> int:
     figures, where = run(args, knobs)
     title = "`make bench-memory`" if args.memory else "`make bench`"
     title += " (--quick)" if args.quick else ""
-    text = render_markdown(figures, where, title)
+    text = render_markdown(figures, where, title, memory=args.memory)
     print(text)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)

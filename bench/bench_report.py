@@ -239,8 +239,10 @@ def render_writes(writes: dict[str, WriteCount]) -> list[str]:
     return lines
 
 
-def render_markdown(f: Figures, machine: dict[str, Any], title: str) -> str:
+def render_markdown(f: Figures, machine: dict[str, Any], title: str, memory: bool = False) -> str:
+    """The run as Markdown; `memory`: only the memory figures (`make bench-memory`)."""
     m = machine
+    table = [r for r in memory_rows(f) if r.value != "—"] if memory else rows(f)
     lines = [
         f"### {title}: commit {m['commit']}, {m['date']}",
         "",
@@ -248,7 +250,7 @@ def render_markdown(f: Figures, machine: dict[str, Any], title: str) -> str:
         f"load average before the run {m.get('load', '?')}. CPU used by other processes, "
         f"per step: {_shares(f.others_cpu)}.",
         "",
-        *render_table(rows(f)),
+        *render_table(table),
         "",
     ]
     if f.writes:

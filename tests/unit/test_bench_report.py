@@ -94,3 +94,10 @@ def test_write_block_replaces_only_its_own_block(tmp_path: Path) -> None:
     assert text.startswith("# Benchmarks\n\nprose\n")
     assert "old table" in text and "second" in text and "first" not in text
     assert text.count("bench:last:begin") == 1
+
+
+def test_the_memory_run_shows_only_what_it_measured() -> None:
+    f = Figures(rss_start_mib=78.0, flatness=[(1000, 120.0), (2000, 126.0)])
+    text = render_markdown(f, MACHINE, "`make bench-memory`", memory=True)
+    assert "drift while 2 000 tasks were processed" in text
+    assert "kopf floor" not in text and "live CRs (" not in text
