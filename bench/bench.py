@@ -47,11 +47,10 @@ from bench_paths import (
     RestCreate,
     text_for,
 )
-from bench_report import Figures, percentile, render_markdown, write_block
+from bench_report import DISTURBED, Figures, percentile, render_markdown, write_block
 from local_stack import PID_FILES, machine, read_pid, stack_env
 
 NAMESPACE = "default"  # where POST /predict creates an admin's tasks
-DISTURBED = 0.15  # other processes' share of the CPU above which a step's figures are suspect
 
 
 @dataclass(frozen=True)
@@ -161,7 +160,8 @@ class Bench:
             self.figures.problems.append(f"{result.label}: {bad} of {result.tasks} not {ok}")
         return result
 
-    def step_floor(self) -> None:
+    def step_floor(self, step: str = "floor") -> None:
+        """The floor; run twice (before and after the throughput), the better one counts."""
         watch = DoneWatch(self.kubeconfig, NAMESPACE, FLOOR_TASKS)
         path = KubeCreate(self.kubeconfig, NAMESPACE, FLOOR_TASKS)
         log = self.state / "logs" / "kopf-floor.log"
@@ -171,11 +171,19 @@ class Bench:
             runner = Runner(watch, self.knobs.threads, self.knobs.step_timeout)
             try:
                 with floor_operator(self.kubeconfig, NAMESPACE, log):
-                    result = run_floor(runner, path, self.run_id, self.knobs.floor_tasks)
+                    key = f"{self.run_id}-{len(self.figures.floor_runs)}"
+                    result = run_floor(runner, path, key, self.knobs.floor_tasks, step)
             finally:
                 watch.stop()
                 delete_floor_tasks(self.kubeconfig, NAMESPACE)
-        self.figures.floor_per_s = self.finished(result, "Done").per_s
+        per_s = self.finished(result, "Done").per_s
+        if per_s:
+            self.figures.floor_runs[step] = per_s
+            best = max(self.figures.floor_runs, key=lambda k: self.figures.floor_runs[k])
+            self.figures.floor_per_s, self.figures.floor_step = self.figures.floor_runs[best], best
+
+    def step_floor_again(self) -> None:
+        self.step_floor("floor-again")
 
     def step_idle(self) -> None:
         self.runner.one_by_one("warm-up", self.plan([self.kubectl, self.rest], 4))
@@ -300,7 +308,7 @@ class Bench:
             "kubectl": ("kubectl", "kubectl"),
             "rest idle": ("idle", "rest"),
             "kubectl idle": ("idle", "kubectl"),
-            "floor": ("kopf floor", "kubectl"),
+            "floor": ("floor", "kubectl"),
         }
         for label, (run_label, kind) in wanted.items():
             run = self.runs.get(run_label)
@@ -319,6 +327,7 @@ class Bench:
             ("floor", self.step_floor),
             ("idle", self.step_idle),
             ("throughput", self.step_throughput),
+            ("floor-again", self.step_floor_again),
             ("half-load", self.step_half_load),
             ("batch", self.step_batch),
             ("zero-shot", self.step_zero_shot),
@@ -346,7 +355,7 @@ def run(args: argparse.Namespace, knobs: Knobs) -> tuple[Figures, dict[str, obje
         wall = time.monotonic() - t0
         others, steal = others_share(cpu0, snapshot(roots), wall)
         bench.figures.others_cpu[name] = round(100 * others, 1)
-        if others > DISTURBED:
+        if 100 * others > DISTURBED:
             bench.figures.problems.append(
                 f"step {name}: other processes used {100 * others:.0f} % of the CPU: "
                 "its figures are disturbed"

@@ -103,7 +103,7 @@ def plan_floor(path: KubeCreate, run: str, n: int, first: int) -> list[Planned]:
     ]
 
 
-def run_floor(runner: Runner, path: KubeCreate, run: str, n: int) -> RunResult:
+def run_floor(runner: Runner, path: KubeCreate, run: str, n: int, label: str) -> RunResult:
     """Warm the floor operator up with a few CRs one by one, then time n CRs from the threads."""
-    check_warm_up(runner.one_by_one("kopf floor warm-up", plan_floor(path, run, WARM_UP, 0)))
-    return runner.run("kopf floor", plan_floor(path, run, n, WARM_UP))
+    check_warm_up(runner.one_by_one(f"{label} warm-up", plan_floor(path, run, WARM_UP, 0)))
+    return runner.run(label, plan_floor(path, run, n, WARM_UP))

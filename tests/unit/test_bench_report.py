@@ -79,9 +79,16 @@ def test_flatness_drift_leaves_the_warm_up_out() -> None:
 
 
 def test_the_table_names_commit_date_and_machine() -> None:
-    text = render_markdown(Figures(floor_per_s=203.0), MACHINE, "`make bench`")
+    f = Figures(floor_per_s=203.0, floor_runs={"floor": 203.0, "floor-again": 190.0})
+    text = render_markdown(f, MACHINE, "`make bench`")
     assert "commit abc1234, 2026-12-01 12:00 UTC" in text
-    assert "| kopf floor: FloorTask CRs/s (create → status patch seen) | 203.0 |  |  |" in text
+    assert "seen), the better of 203.0 / 190.0 | 203.0 |  |  |" in text
+
+
+def test_a_goal_from_a_disturbed_step_gets_no_verdict() -> None:
+    f = Figures(batch_texts_per_s=656.0, bare_texts_per_s=1250.0, others_cpu={"batch": 40.0})
+    text = render_markdown(f, MACHINE, "`make bench`")
+    assert "| batch ÷ bare classifier loop | 0.525 | ≥ 0.9 | disturbed |" in text
 
 
 def test_write_block_replaces_only_its_own_block(tmp_path: Path) -> None:
