@@ -1,9 +1,11 @@
-"""The worker process: a pika connection on the main thread, inference on another.
+"""The worker process: a pika connection on the main thread, inference on others.
 
 The main thread only does I/O (deliveries, heartbeats to the broker, acks), so a long forward
-pass never starves the AMQP heartbeat. Decisions cross back to it through
-`add_callback_threadsafe`. On SIGTERM it stops consuming, lets the batch in flight finish and
-be acked, hands back what was prefetched but not started, and exits 0.
+pass never starves the AMQP heartbeat. Batches go through three threads (`stages`): one is read
+and started while the next is scored and the one before committed. Decisions cross back to the
+main thread through `add_callback_threadsafe`, a batch's in one callback. On SIGTERM it stops
+consuming, lets the batches in flight finish and be acked, hands back what was prefetched but
+not started, and exits 0.
 
 When the broker goes away the worker reconnects in-process (tenacity's backoff, `reconnecting`)
 and /readyz says it is disconnected meanwhile. What it had prefetched is dropped: the broker
@@ -29,7 +31,7 @@ from pydantic import ValidationError
 
 from aidetect.core.config import Settings
 from aidetect.core.db import Database
-from aidetect.core.errors import DatabaseUnavailable, QueueUnavailable, TransientError
+from aidetect.core.errors import DatabaseUnavailable, QueueUnavailable
 from aidetect.core.health import HealthServer, serve_probes
 from aidetect.core.models import TaskMessage
 from aidetect.core.queue import Broker, Delivery, SharedPublisher, reconnecting, task_queue
@@ -37,7 +39,9 @@ from aidetect.core.retrying import during_outages
 from aidetect.worker.acks import AckLedger
 from aidetect.worker.batcher import Inbox, Pending
 from aidetect.worker.detectors.base import Detector, load_detector
-from aidetect.worker.runner import BatchRunner, Decision
+from aidetect.worker.runner import BatchRunner
+from aidetect.worker.stages import Stage
+from aidetect.worker.work import Decision, PreparedBatch, ScoredBatch
 
 log = logging.getLogger("aidetect.worker")
 
@@ -92,14 +96,28 @@ class Worker:
     # --- the inference thread ----------------------------------------------------------------
 
     def _infer_loop(self) -> None:
+        """The pipeline: this thread gathers and prepares batches, a stage thread scores them,
+        another commits them; on stop, what was handed on is finished before this returns."""
+        committer: Stage[ScoredBatch] = Stage(
+            "commit", lambda b: self._dispatch(self.runner.commit(b)), self._crash
+        )
+        scorer: Stage[PreparedBatch] = Stage(
+            "inference", lambda b: committer.submit(self.runner.score(b)), self._crash
+        )
         try:
-            self._infer_batches()
+            self._prepare_batches(scorer)
         except Exception:  # a bug, not a bad input: stop the process so it is restarted
-            log.exception("the inference thread crashed; stopping the worker")
-            self.state.crashed = True
-            self.state.stopping.set()
+            log.exception("the prepare thread crashed; stopping the worker")
+            self._crash()
+        finally:
+            scorer.close()  # the batches in flight are scored, committed and settled
+            committer.close()
 
-    def _infer_batches(self) -> None:
+    def _crash(self) -> None:
+        self.state.crashed = True
+        self.state.stopping.set()
+
+    def _prepare_batches(self, scorer: Stage[PreparedBatch]) -> None:
         while True:
             batch = self.inbox.next_batch(
                 max_items=self.cfg.max_batch,
@@ -108,19 +126,17 @@ class Worker:
             )
             if not batch:
                 return
+            scorer.submit(self.runner.prepare(batch[0].profile, [p.delivery for p in batch]))
+
+    def _dispatch(self, decisions: list[Decision]) -> None:
+        """Send decisions to the connection threads their deliveries came on (any thread)."""
+        for broker, mine in _by_connection(decisions):
             try:
-                decisions = self.runner.process(batch[0].profile, [p.delivery for p in batch])
-            except TransientError as e:
-                # The database or broker is away: hand the batch back untouched, after a pause.
-                log.warning("batch not processed (%s); returning it to the queue", e)
-                decisions = [Decision(p.delivery, "retry", 2.0) for p in batch]
-            for broker, mine in _by_connection(decisions):
-                try:
-                    broker.add_callback_threadsafe(functools.partial(self._settle, broker, mine))
-                except QueueUnavailable:
-                    # Its connection is gone; the broker redelivers the messages, and the
-                    # redeliveries find the results already written.
-                    log.info("connection lost before a batch was settled; it will be redelivered")
+                broker.add_callback_threadsafe(functools.partial(self._settle, broker, mine))
+            except QueueUnavailable:
+                # Its connection is gone; the broker redelivers the messages, and the
+                # redeliveries find the results already written.
+                log.info("connection lost before a batch was settled; it will be redelivered")
 
     def _settle(self, broker: Broker, decisions: list[Decision]) -> None:
         """Carry out a batch's decisions on the connection's thread: acks in as few frames as
@@ -185,7 +201,7 @@ class Worker:
         broker = Broker(self.settings.amqp.url, delivery_limit=self.settings.amqp.delivery_limit)
         try:
             broker.declare_topology(self.all_profiles)
-            prefetch = 2 * self.cfg.max_batch
+            prefetch = prefetch_for(self.cfg.max_batch)
             for profile in self.served:
                 for high in (True, False):
                     callback = self._on_delivery(profile, high)
@@ -231,7 +247,7 @@ class Worker:
         broker.close()
 
     def run(self) -> int:
-        infer = threading.Thread(target=self._infer_loop, name="inference", daemon=True)
+        infer = threading.Thread(target=self._infer_loop, name="prepare", daemon=True)
         infer.start()
         broker: Broker | None = None
         while not self.state.stopping.is_set():
@@ -249,7 +265,7 @@ class Worker:
                 "worker %s serving %s (prefetch %d, max_batch %d)",
                 self.cfg.name,
                 self.served,
-                2 * self.cfg.max_batch,
+                prefetch_for(self.cfg.max_batch),
                 self.cfg.max_batch,
             )
             try:
@@ -288,6 +304,12 @@ class Worker:
     def stop(self, signum: int, _frame: FrameType | None) -> None:
         log.info("received signal %d", signum)
         self.state.stopping.set()
+
+
+def prefetch_for(max_batch: int) -> int:
+    """Unacked deliveries per queue: a batch being committed, one being scored, one arriving
+    (for single-text messages; a batch of many-item messages needs fewer)."""
+    return 3 * max_batch
 
 
 def _by_connection(decisions: list[Decision]) -> list[tuple[Broker, list[Decision]]]:

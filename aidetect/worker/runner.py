@@ -9,15 +9,19 @@ its own (not an outage) is likewise retried task by task.
 The database sees the batch, not its messages: one read of every task and item it names, one
 transaction to start the tasks that need it, one commit of every result (`core.db.batches`).
 The operator hears of each task once per batch: "finished", else "started", else "progress".
+
+A batch goes through three stages: `prepare` (read, start, look up the cache), `score` (the
+detector) and `commit` (write, announce, decide). The consumer runs each on a thread of its own
+(`worker.stages`), so that the model scores one batch while the next is read and the one before
+is committed; `process` runs the three one after the other. An outage (Postgres or the broker
+away) in any stage hands the batch's deliveries back, after a pause, with nothing written.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Mapping, Sequence
 from uuid import UUID
 
 from pydantic import ValidationError
@@ -26,57 +30,36 @@ from aidetect.core import conditions
 from aidetect.core.db import (
     AttemptStart,
     BatchSnapshot,
+    CachedScore,
     CacheWrite,
     Database,
     ItemsWanted,
-    ItemToScore,
     TaskResults,
     WriteOutcome,
 )
 from aidetect.core.errors import PermanentError, QueueUnavailable, TransientError
 from aidetect.core.logs import task_log
-from aidetect.core.models import EventType, ItemResult, Score, TaskEvent, TaskMessage, TaskRecord
+from aidetect.core.models import EventType, ItemResult, TaskEvent, TaskMessage, TaskRecord
 from aidetect.core.queue import Delivery, SharedPublisher
 from aidetect.core.states import TERMINAL, Phase
 from aidetect.worker.backoff import retry_delay
 from aidetect.worker.detectors.base import Detector
-from aidetect.worker.scoring import ScoredItems, ToScore, score_items
+from aidetect.worker.scoring import ToScore, cached_scores, score_items
+from aidetect.worker.work import (
+    BatchStats,
+    Decision,
+    PreparedBatch,
+    ScoredBatch,
+    ScoredMessage,
+    Work,
+    hand_back,
+)
 
 log = logging.getLogger("aidetect.worker.runner")
 
 
-@dataclass(frozen=True)
-class Decision:
-    """What to do with a delivery: ack it, dead-letter it, or hand it back after a delay."""
-
-    delivery: Delivery
-    action: Literal["ack", "reject", "retry"]
-    delay: float = 0.0
-
-
-@dataclass
-class Work:
-    """A delivery whose task is live, with the items of it that still need a result."""
-
-    delivery: Delivery
-    task: TaskRecord
-    items: list[ItemToScore]
-
-
-@dataclass
-class BatchStats:
-    texts: int = 0
-    seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class _Scored:
-    work: Work
-    scores: list[tuple[Score, bool]]
-
-
 class BatchRunner:
-    """Runs batches for one worker; one instance per inference thread."""
+    """Runs a worker's batches through their stages (each stage from one thread at a time)."""
 
     def __init__(
         self,
@@ -87,6 +70,7 @@ class BatchRunner:
         worker: str,
         retry_base: float,
         retry_cap: float,
+        outage_delay: float = 2.0,
     ) -> None:
         self.db = db
         self.publisher = publisher
@@ -94,9 +78,44 @@ class BatchRunner:
         self.worker = worker
         self.retry_base = retry_base
         self.retry_cap = retry_cap
+        self.outage_delay = outage_delay
         self.last = BatchStats()
 
     def process(self, profile: str, deliveries: Sequence[Delivery]) -> list[Decision]:
+        """The three stages of a batch, one after the other: a decision per delivery."""
+        return self.commit(self.score(self.prepare(profile, deliveries)))
+
+    def prepare(self, profile: str, deliveries: Sequence[Delivery]) -> PreparedBatch:
+        """Stage one: read the batch's tasks and items, start them, look up the cache."""
+        try:
+            return self._prepare(profile, deliveries)
+        except TransientError as e:
+            log.warning("batch not read (%s); returning it to the queue", e)
+            return PreparedBatch(hand_back(deliveries, self.outage_delay))
+
+    def score(self, batch: PreparedBatch) -> ScoredBatch:
+        """Stage two: score the items the cache did not have."""
+        if not batch.work or batch.detector is None:
+            return ScoredBatch(list(batch.decided))
+        try:
+            parts, cache, failed = self._score_batch(batch.detector, batch.work, batch.cached)
+        except TransientError as e:
+            log.warning("batch not scored (%s); returning it to the queue", e)
+            return ScoredBatch(batch.decided + hand_back(batch.waiting(), self.outage_delay))
+        return ScoredBatch(batch.decided + failed, parts, cache, batch.started, batch.detector)
+
+    def commit(self, batch: ScoredBatch) -> list[Decision]:
+        """Stage three: write the batch's results, tell the operator, decide the acks."""
+        if not batch.parts or batch.detector is None:
+            return list(batch.decided)
+        try:
+            written = self._commit(batch.detector, batch.parts, batch.cache, batch.started)
+        except TransientError as e:
+            log.warning("batch not committed (%s); returning it to the queue", e)
+            return batch.decided + hand_back(batch.waiting(), self.outage_delay)
+        return batch.decided + written
+
+    def _prepare(self, profile: str, deliveries: Sequence[Delivery]) -> PreparedBatch:
         decisions: list[Decision] = []
         messages: list[tuple[Delivery, TaskMessage]] = []
         for d in deliveries:
@@ -117,10 +136,12 @@ class BatchRunner:
             task = triaged.task
             if d.attempt > task.attempts or task.phase in (Phase.PENDING, Phase.QUEUED):
                 starts.append(AttemptStart(task.id, d.attempt))
-        started = self.db.begin_attempts(starts, self.worker)
-        if work:
-            decisions += self._score_and_commit(self.detectors[profile], work, started)
-        return decisions
+        started = frozenset(self.db.begin_attempts(starts, self.worker))
+        if not work:
+            return PreparedBatch(decisions)
+        detector = self.detectors[profile]
+        cached = cached_scores(self.db, detector, _wanted(work))
+        return PreparedBatch(decisions, work, detector, started, cached)
 
     def _triage(
         self, d: Delivery, message: TaskMessage, snapshot: BatchSnapshot
@@ -142,49 +163,47 @@ class BatchRunner:
 
     # --- scoring -----------------------------------------------------------------------------
 
-    def _score_and_commit(
-        self, detector: Detector, work: list[Work], started: set[UUID]
-    ) -> list[Decision]:
+    def _score_batch(
+        self, detector: Detector, work: list[Work], cached: Mapping[tuple[str, str], CachedScore]
+    ) -> tuple[list[ScoredMessage], CacheWrite | None, list[Decision]]:
+        """Every message's scores, the fresh ones to cache, and the decisions of messages whose
+        scoring failed (a failing batch is re-scored message by message to find them)."""
         begun = time.monotonic()
-        decisions: list[Decision] = []
         try:
-            scored = self._score(detector, work)
+            parts, cache = self._score(detector, work, cached)
+            failed: list[Decision] = []
         except TransientError:
             raise
         except Exception as error:  # a detector error: find the message it belongs to
             if len(work) == 1:
-                return [self._failed(detector, work[0], error)]
-            scored, decisions = self._score_one_by_one(detector, work)
+                return [], None, [self._failed(detector, work[0], error)]
+            (parts, cache), failed = self._score_one_by_one(detector, work, cached)
         self.last = BatchStats(
             texts=sum(len(w.items) for w in work), seconds=time.monotonic() - begun
         )
-        parts, cache = scored
-        if parts:
-            decisions += self._commit(detector, parts, cache, started)
-        return decisions
+        return parts, cache, failed
 
     def _score(
-        self, detector: Detector, work: list[Work]
-    ) -> tuple[list[_Scored], CacheWrite | None]:
-        wanted = [ToScore(item, w.task.granularity) for w in work for item in w.items]
-        result: ScoredItems = score_items(self.db, detector, wanted)
-        parts: list[_Scored] = []
+        self, detector: Detector, work: list[Work], cached: Mapping[tuple[str, str], CachedScore]
+    ) -> tuple[list[ScoredMessage], CacheWrite | None]:
+        result = score_items(detector, _wanted(work), cached)
+        parts: list[ScoredMessage] = []
         offset = 0
         for w in work:
-            parts.append(_Scored(w, result.scores[offset : offset + len(w.items)]))
+            parts.append(ScoredMessage(w, result.scores[offset : offset + len(w.items)]))
             offset += len(w.items)
         return parts, result.cache
 
     def _score_one_by_one(
-        self, detector: Detector, work: list[Work]
-    ) -> tuple[tuple[list[_Scored], CacheWrite | None], list[Decision]]:
+        self, detector: Detector, work: list[Work], cached: Mapping[tuple[str, str], CachedScore]
+    ) -> tuple[tuple[list[ScoredMessage], CacheWrite | None], list[Decision]]:
         """Score each message alone: the failing ones get their decision, the rest a score."""
-        parts: list[_Scored] = []
+        parts: list[ScoredMessage] = []
         caches: list[CacheWrite] = []
         failed: list[Decision] = []
         for w in work:
             try:
-                (part,), cache = self._score(detector, [w])
+                (part,), cache = self._score(detector, [w], cached)
             except TransientError:
                 raise
             except Exception as error:
@@ -205,12 +224,12 @@ class BatchRunner:
     def _commit(
         self,
         detector: Detector,
-        parts: list[_Scored],
+        parts: list[ScoredMessage],
         cache: CacheWrite | None,
-        started: set[UUID],
+        started: frozenset[UUID],
     ) -> list[Decision]:
         """Write every result in one transaction, then tell the operator, then decide the acks."""
-        by_task: dict[UUID, list[_Scored]] = {}
+        by_task: dict[UUID, list[ScoredMessage]] = {}
         for part in parts:
             by_task.setdefault(part.work.task.id, []).append(part)
         batch = [
@@ -233,9 +252,9 @@ class BatchRunner:
     def _commit_one_by_one(
         self,
         detector: Detector,
-        by_task: dict[UUID, list[_Scored]],
+        by_task: dict[UUID, list[ScoredMessage]],
         cache: CacheWrite | None,
-        started: set[UUID],
+        started: frozenset[UUID],
     ) -> list[Decision]:
         if cache is not None:
             self.db.store_scores(
@@ -315,7 +334,11 @@ class BatchRunner:
             task_log(log, task.id).warning("could not publish the %s event: %s", kind, e)
 
 
-def _results(detector: Detector, part: _Scored) -> list[ItemResult]:
+def _wanted(work: Sequence[Work]) -> list[ToScore]:
+    return [ToScore(item, w.task.granularity) for w in work for item in w.items]
+
+
+def _results(detector: Detector, part: ScoredMessage) -> list[ItemResult]:
     """The result rows of one message's items."""
     return [
         ItemResult(

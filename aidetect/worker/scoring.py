@@ -1,14 +1,15 @@
 """Score a batch's items: from the result cache where it can, with the detector otherwise.
 
 The cache holds raw scores by (text sha256, granularity, detector, model version); a hit is
-judged by the profile's current threshold and calibration. What the detector computes is
-returned as a `CacheWrite`, which the runner commits in the same transaction as the results.
+judged by the profile's current threshold and calibration. The lookup happens when a batch is
+prepared, the scoring on the inference thread; what the detector computes is returned as a
+`CacheWrite`, which the runner commits in the same transaction as the results.
 Demo models are never cached: their scores mean nothing and must not outlive them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from aidetect.core.calibration import probability_for
@@ -65,19 +66,35 @@ def to_cache(score: Score) -> CachedScore:
     return CachedScore(score=score.score, chunks=score.chunks, sentences=sentences)
 
 
-def score_items(db: Database, detector: Detector, wanted: Sequence[ToScore]) -> ScoredItems:
-    """Score every item, in at most two detector calls (documents, then sentence tasks)."""
-    keys = [(text_sha256(w.item.text), w.granularity) for w in wanted]
-    use_cache = not detector.demo
-    hits = (
-        db.cached_scores(
-            detector=detector.profile.name, model_version=detector.model_version, keys=keys
-        )
-        if use_cache and keys
-        else {}
+def cache_key(wanted: ToScore) -> tuple[str, str]:
+    return text_sha256(wanted.item.text), wanted.granularity
+
+
+def cached_scores(
+    db: Database, detector: Detector, wanted: Sequence[ToScore]
+) -> dict[tuple[str, str], CachedScore]:
+    """The raw scores the result cache already has for these items (none for demo models)."""
+    if detector.demo or not wanted:
+        return {}
+    return db.cached_scores(
+        detector=detector.profile.name,
+        model_version=detector.model_version,
+        keys=[cache_key(w) for w in wanted],
     )
+
+
+def score_items(
+    detector: Detector,
+    wanted: Sequence[ToScore],
+    cached: Mapping[tuple[str, str], CachedScore],
+) -> ScoredItems:
+    """Score every item not in `cached`, in at most two detector calls (documents, then
+    sentence tasks); the fresh raw scores come back to be cached (none for demo models)."""
+    keys = [cache_key(w) for w in wanted]
     out: dict[int, tuple[Score, bool]] = {
-        i: (from_cache(detector.profile, hits[k]), True) for i, k in enumerate(keys) if k in hits
+        i: (from_cache(detector.profile, cached[k]), True)
+        for i, k in enumerate(keys)
+        if k in cached
     }
     for sentences in (False, True):
         todo = [i for i, k in enumerate(keys) if i not in out and (k[1] == "sentence") == sentences]
@@ -85,7 +102,7 @@ def score_items(db: Database, detector: Detector, wanted: Sequence[ToScore]) -> 
             scored = detector.score([wanted[i].item.text for i in todo], sentences=sentences)
             out.update({i: (sc, False) for i, sc in zip(todo, scored, strict=True)})
     cache = None
-    if use_cache:
-        fresh = [(*keys[i], to_cache(sc)) for i, (sc, cached) in out.items() if not cached]
+    if not detector.demo:
+        fresh = [(*keys[i], to_cache(sc)) for i, (sc, hit) in out.items() if not hit]
         cache = CacheWrite(detector.profile.name, detector.model_version, fresh)
     return ScoredItems(scores=[out[i] for i in range(len(keys))], cache=cache)

@@ -439,7 +439,7 @@ def test_high_priority_tasks_overtake_a_normal_backlog(
         return all(r is not None and r.phase == Phase.QUEUED for r in rows)
 
     eventually(all_queued, timeout=30, what="all ten tasks to be queued")
-    # When a worker starts with batches of 4 (prefetch 8 per queue: the whole normal backlog
+    # When a worker starts with batches of 4 (prefetch 12 per queue: the whole normal backlog
     # arrives before the high tasks can be told apart by arrival order)
     faulty_worker(
         "prioritizer", "priority", AIDETECT_WORKER_MAX_BATCH="4", AIDETECT_TEST_SLOW_SECONDS="0.5"
