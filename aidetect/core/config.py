@@ -110,7 +110,14 @@ class WorkerSettings(BaseSettings):
     name: str = Field(default_factory=socket.gethostname, description="Worker id (the pod name).")
     node: str = Field(default="", description="The node it runs on (downward API).")
     detectors: list[str] = Field(default=[], description="Profiles to serve; empty = the default.")
-    max_batch: int = Field(default=8, ge=1, le=1024)
+    max_batch: int = Field(
+        default=64,
+        ge=1,
+        le=1024,
+        description="Texts per micro-batch. Each batch costs a few database round trips, an "
+        "event per task and an ack callback, whatever its size: 64 keeps that near a tenth of "
+        "the forward passes of a small model (docs/performance.md).",
+    )
     max_wait_ms: int = Field(default=50, ge=0)
     heartbeat_seconds: float = Field(default=10.0, gt=0)
     demo_model_dir: str = Field(
