@@ -107,7 +107,9 @@ def publish(
         )
     reason = conditions.REASON_REQUEUED if requeue else conditions.REASON_PUBLISHED
     message = f"{len(indices)} item(s) published to {profile.name} ({'high' if high else 'normal'})"
-    if deps.db.transition(task_id, Phase.QUEUED, reason, message):  # restarts the stuck clock
+    # Only from Pending: a worker that got there first has moved the task on to Running, and
+    # Running -> Queued (the resync's requeue) would undo that
+    if deps.db.transition(task_id, Phase.QUEUED, reason, message, only_from={Phase.PENDING}):
         task_log(log, task_id).info("queued: %s", message)
     elif requeue:
         deps.db.touch(task_id)

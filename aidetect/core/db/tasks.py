@@ -7,7 +7,7 @@ is written once (`scored_at IS NULL`), however often its message is delivered.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -152,22 +152,39 @@ class TaskStore(ConnectionPool):
             )
             return [Transition(**r) for r in cur.fetchall()]
 
-    def transition(self, task_id: UUID, target: Phase, reason: str, message: str = "") -> bool:
-        """Move a task to `target` if the state machine allows it from its current phase.
+    def transition(
+        self,
+        task_id: UUID,
+        target: Phase,
+        reason: str,
+        message: str = "",
+        *,
+        only_from: Collection[Phase] | None = None,
+    ) -> bool:
+        """Move a task to `target` if the state machine allows it from its current phase (and,
+        with `only_from`, if the task is in one of those phases).
 
         Returns False (and changes nothing) when it does not, e.g. the task already ended.
         """
         with self.transaction() as cur:
-            return self._transition(cur, task_id, target, reason, message)
+            return self._transition(cur, task_id, target, reason, message, only_from)
 
     def _transition(
-        self, cur: Any, task_id: UUID, target: Phase, reason: str, message: str
+        self,
+        cur: Any,
+        task_id: UUID,
+        target: Phase,
+        reason: str,
+        message: str,
+        only_from: Collection[Phase] | None = None,
     ) -> bool:
         cur.execute("SELECT phase FROM tasks WHERE id = %s FOR UPDATE", (task_id,))
         row = cur.fetchone()
         if row is None:
             raise TaskNotFound(f"no task {task_id}")
         current = Phase(row["phase"])
+        if only_from is not None and current not in only_from:
+            return False
         if not can_advance(current, target):
             return False
         stamp = {
