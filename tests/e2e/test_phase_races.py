@@ -25,7 +25,7 @@ from aidetect.operator.deps import OperatorDeps
 
 @pytest.fixture
 def deps(
-    database_url: str, amqp_url: str, kubeconfig: str, profiles_file: Path, db: Database
+    database_url: str, amqp_url: str, profiles_file: Path, db: Database
 ) -> Iterator[OperatorDeps]:
     settings = Settings(
         db=DatabaseSettings(url=database_url),
