@@ -35,7 +35,11 @@ def deps(
     profiles = settings.profiles()
     publisher = SharedPublisher(settings.amqp, profiles=profiles.profiles)
     yield OperatorDeps(
-        settings=settings, db=db, kube=None, profiles=profiles, publisher=publisher  # type: ignore[arg-type]
+        settings=settings,
+        db=db,
+        kube=None,
+        profiles=profiles,
+        publisher=publisher,  # type: ignore[arg-type]
     )
     publisher.close()
 
