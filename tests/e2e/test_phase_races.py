@@ -37,9 +37,9 @@ def deps(
     yield OperatorDeps(
         settings=settings,
         db=db,
-        kube=None,
+        kube=None,  # type: ignore[arg-type]  # publish never calls the apiserver
         profiles=profiles,
-        publisher=publisher,  # type: ignore[arg-type]
+        publisher=publisher,
     )
     publisher.close()
 
