@@ -37,7 +37,7 @@ def deps(
     yield OperatorDeps(
         settings=settings,
         db=db,
-        kube=None,  # type: ignore[arg-type]  # publish never calls the apiserver
+        kube=None,  # publish never calls the apiserver
         profiles=profiles,
         publisher=publisher,
     )
