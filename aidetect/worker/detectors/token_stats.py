@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -136,11 +137,14 @@ def _group_statistics(
         rank = (scoring[:, :-1] > observed).sum(dim=-1).float() + 1.0
     expected = variance = None
     if expectations:
-        # softmax(s) is exp(log_softmax(s)): one pass over the vocabulary instead of three
+        # softmax(s) is exp(log_softmax(s)): one pass over the vocabulary instead of three.
+        # q is a temporary of its own, so q * log p and then q * log p * log p are built in it
+        # in place: one [rows, width, vocab] buffer for both sums instead of three.
         q = log_p.exp() if reference is None else torch.softmax(reference, dim=-1)
-        expected = (q * log_p).sum(dim=-1)
+        weighted = q.mul_(log_p)
+        expected = weighted.sum(dim=-1)
         if variances:
-            variance = (q * log_p.square()).sum(dim=-1) - expected.square()
+            variance = weighted.mul_(log_p).sum(dim=-1) - expected.square()
     return BatchStatistics(
         log_prob=log_prob.cpu(),
         rank=None if rank is None else rank.cpu(),
@@ -259,9 +263,7 @@ class TokenStatistics:
         """
         if not texts:
             return []
-        encoded = self.tokenizer(
-            list(texts), add_special_tokens=False, return_offsets_mapping=positions, verbose=False
-        )
+        encoded = self._encode(list(texts), offsets=positions)
         split = [chunking.split_windows(ids, self.window) for ids in encoded["input_ids"]]
         framed = [self.frame.wrap(window) for windows in split for window in windows]
         scored = iter(self.score_windows(framed, positions=positions))
@@ -279,6 +281,23 @@ class TokenStatistics:
                 located = self._positions(windows, parts, [tuple(o) for o in text_offsets])
             results.append(TextMeasure(sums=sums, windows=len(windows), positions=located))
         return results
+
+    def _encode(self, texts: list[str], *, offsets: bool) -> dict[str, list[Any]]:
+        """Token ids (and, with `offsets`, character offsets) of each text, no special tokens.
+
+        Without offsets, a fast tokenizer's Rust backend is called directly with
+        `encode_batch_fast`, which skips the offset tracking and the Python wrapper's encodings
+        (the same ids; about 40 % less time). It is used only when the backend has no
+        truncation or padding of its own configured, which the wrapper would have reset.
+        """
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        fast = getattr(backend, "encode_batch_fast", None)
+        if offsets or backend is None or fast is None or backend.truncation or backend.padding:
+            out = self.tokenizer(
+                texts, add_special_tokens=False, return_offsets_mapping=offsets, verbose=False
+            )
+            return dict(out)
+        return {"input_ids": [e.ids for e in fast(texts, add_special_tokens=False)]}
 
     def score_windows(
         self, framed: Sequence[Sequence[int]], *, positions: bool = False
