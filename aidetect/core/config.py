@@ -83,7 +83,14 @@ class OperatorSettings(BaseSettings):
     )
     items_per_message: int = Field(default=16, ge=1, le=1000)
     event_debounce_seconds: float = Field(
-        default=0.25, ge=0, description="Collect worker events this long before patching CRs."
+        default=0.05, ge=0, description="Collect worker events this long before patching CRs."
+    )
+    progress_interval_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="Show a running task's progress on its CR at most this often (its end is "
+        "shown at once): each status patch makes the apiserver rewrite the whole CR; 0 = on "
+        "every worker batch.",
     )
     success_events: bool = Field(
         default=False,

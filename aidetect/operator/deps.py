@@ -26,6 +26,11 @@ class OperatorDeps:
     publisher: SharedPublisher
     # Set at startup to DelayedSync.schedule; None (tests, tools) syncs a new task at once.
     show_status_later: Callable[[UUID], None] | None = None
+    # Set by the events consumer to ProgressThrottle.holds: whether a running task's progress
+    # is held back on purpose, so that the resync does not patch it meanwhile.
+    progress_held: Callable[[UUID], bool] = lambda _task: False
+    # ... and to ProgressThrottle.patched: told of every status patch (task id, whether ended).
+    status_patched: Callable[[UUID, bool], None] = lambda _task, _ended: None
 
     @property
     def scope(self) -> list[str] | None:

@@ -28,6 +28,7 @@ from aidetect.core.queue import DEAD_QUEUE, Broker, Delivery, reconnecting
 from aidetect.core.states import TERMINAL, Phase
 from aidetect.operator.deps import OperatorDeps
 from aidetect.operator.lifecycle import give_up
+from aidetect.operator.progress import ProgressThrottle
 from aidetect.operator.sync import announce_end, sync_task
 
 log = logging.getLogger("aidetect.operator.events")
@@ -61,6 +62,9 @@ class EventsConsumer(threading.Thread):
         # The status patches of one drain go out in parallel: each is an apiserver round trip,
         # and one after another they capped the task rate (sync_task serializes per task).
         self._syncs = ThreadPoolExecutor(SYNC_THREADS, thread_name_prefix="aidetect-sync")
+        self._throttle = ProgressThrottle(deps.settings.operator.progress_interval_seconds)
+        deps.progress_held = self._throttle.holds
+        deps.status_patched = self._throttle.patched
 
     def stop(self) -> None:
         self.stopping.set()
@@ -109,12 +113,13 @@ class EventsConsumer(threading.Thread):
         first_at: float | None = None
         while not self.stopping.is_set():
             broker.process_events(0.05)
-            if not self._pending:
-                continue
-            # Wait a moment after the first event: a task's "started" and "finished" that
-            # arrive together cost one status patch instead of two.
-            first_at = first_at or time.monotonic()
-            if time.monotonic() - first_at < debounce:
+            if self._pending:
+                # Wait a moment after the first event: a task's "started" and "finished" that
+                # arrive together cost one status patch instead of two.
+                first_at = first_at or time.monotonic()
+                if time.monotonic() - first_at < debounce:
+                    continue
+            elif not self._throttle.due(time.monotonic()):
                 continue
             if self._drain(broker):
                 first_at = None
@@ -122,17 +127,20 @@ class EventsConsumer(threading.Thread):
                 self.stopping.wait(1.0)
 
     def _drain(self, broker: Broker) -> bool:
-        """Handle what arrived: dead letters first, then one sync per task however many events.
+        """Handle what arrived: dead letters first, then one sync per task however many events;
+        a task's progress no more often than `progress_interval_seconds` (`ProgressThrottle`).
 
         True when done and acked. False, with nothing acked, when a dependency is away; an
         error of one task's own is logged and skipped (the resync repairs that task later).
         """
         batch = list(self._pending)
+        changes: dict[UUID, bool] = {}
         try:
-            changes = self._changes(batch)
+            changes = self._throttle.select(self._changes(batch), time.monotonic())
             list(self._syncs.map(self._sync, changes, changes.values()))  # raises what one raised
         except (DatabaseUnavailable, KubeUnavailable) as e:
             log.warning("events: %s; keeping %d event(s) to retry", e, len(batch))
+            self._throttle.retry(changes)
             return False
         del self._pending[: len(batch)]  # in place: the consumer callbacks hold its append
         for d in batch:

@@ -48,6 +48,8 @@ class DelayedSync(threading.Thread):
             task_id = self._next()
             if task_id is None:
                 return
+            if self.deps.progress_held(task_id):
+                continue  # the events consumer has shown it since, and paces its progress
             try:
                 sync_task(self.deps, task_id)
             except AidetectError as e:  # the resync syncs what lags, later

@@ -25,7 +25,7 @@ from aidetect.core import conditions, k8s
 from aidetect.core.errors import AidetectError
 from aidetect.core.logs import task_log
 from aidetect.core.models import TaskRecord
-from aidetect.core.states import Phase
+from aidetect.core.states import TERMINAL, Phase
 from aidetect.operator.admission import publish
 from aidetect.operator.deps import OperatorDeps
 from aidetect.operator.sync import announce_end, ref_of, sync_task
@@ -162,8 +162,7 @@ def repair_drift(deps: OperatorDeps, boundary: TaskBoundary) -> int:
     ):  # a page at a time: the texts are not all held
         meta = obj["metadata"]
         task_id = UUID(meta["uid"])
-        status = obj.get("status") or {}
-        shown[task_id] = (status.get("phase"), (status.get("progress") or {}).get("done"))
+        shown[task_id] = _shown(obj)
         if _quiet_for(meta.get("deletionTimestamp") or meta["creationTimestamp"], listed_at):
             if meta.get("deletionTimestamp"):
                 if k8s.FINALIZER in (meta.get("finalizers") or []):
@@ -182,9 +181,16 @@ def repair_drift(deps: OperatorDeps, boundary: TaskBoundary) -> int:
             admit_cr(deps, obj)
 
     def resync(record: TaskRecord) -> None:
-        task_log(log, record.id).info(
-            "CR shows %s, the row %s: resyncing", shown[record.id][0], record.phase
-        )
+        # The listing can be older than a patch the events consumer made since: look again
+        # before forcing one more write
+        row = deps.db.find_task(record.id)
+        obj = k8s.get_task(deps.kube, record.namespace, record.name)
+        if row is None or obj is None or obj["metadata"].get("uid") != str(record.id):
+            return  # gone: cancel_orphans or the deletion handles it
+        now = _shown(obj)
+        if now == (row.phase, row.progress.done) or _held(deps, row):
+            return
+        task_log(log, record.id).info("CR shows %s, the row %s: resyncing", now[0], row.phase)
         sync_task(deps, record.id, force=True)
 
     def cancel(record: TaskRecord) -> None:
@@ -196,7 +202,11 @@ def repair_drift(deps: OperatorDeps, boundary: TaskBoundary) -> int:
             task_log(log, record.id).warning("the CR disappeared without the finalizer: cancelled")
         deps.db.mark_cr_deleted(record.id)
 
-    lagging = [r for r in live if r.id in shown and shown[r.id] != (r.phase, r.progress.done)]
+    lagging = [
+        r
+        for r in live
+        if r.id in shown and shown[r.id] != (r.phase, r.progress.done) and not _held(deps, r)
+    ]
     failed = boundary.each_cr("catch_up", missed, catch_up)
     failed += boundary.each("repair_drift", lagging, resync)
     return failed + boundary.each("cancel_orphans", [r for r in live if r.id not in shown], cancel)
@@ -208,8 +218,21 @@ def _quiet_for(timestamp: str, now: datetime) -> bool:
     return (now - at).total_seconds() > EVENT_GRACE_SECONDS
 
 
+def _shown(obj: dict[str, Any]) -> tuple[object, object]:
+    """What a CR's status shows of its task: (phase, items done)."""
+    status = obj.get("status") or {}
+    return status.get("phase"), (status.get("progress") or {}).get("done")
+
+
+def _held(deps: OperatorDeps, record: TaskRecord) -> bool:
+    """A running task whose progress the events consumer holds back on purpose (it shows a
+    task's progress at most every `progress_interval_seconds`): not drift."""
+    return record.phase not in TERMINAL and deps.progress_held(record.id)
+
+
 def sync_lagging(deps: OperatorDeps, boundary: TaskBoundary) -> int:
-    return boundary.each("sync_lagging", deps.db.unsynced(deps.scope), lambda r: _sync(deps, r))
+    lagging = [r for r in deps.db.unsynced(deps.scope) if not _held(deps, r)]
+    return boundary.each("sync_lagging", lagging, lambda r: _sync(deps, r))
 
 
 def _sync(deps: OperatorDeps, record: TaskRecord) -> None:

@@ -14,7 +14,7 @@ from uuid import UUID
 from aidetect.core import k8s
 from aidetect.core.logs import task_log
 from aidetect.core.models import TaskRecord
-from aidetect.core.states import Phase
+from aidetect.core.states import TERMINAL, Phase
 from aidetect.core.status import build_status
 from aidetect.operator.deps import OperatorDeps
 
@@ -45,6 +45,7 @@ def _sync_locked(deps: OperatorDeps, task_id: UUID, *, force: bool) -> TaskRecor
     status = build_status(record, deps.db.transitions(task_id), record.generation)
     if k8s.patch_status(deps.kube, ref_of(record), status):
         deps.db.mark_synced(task_id, record.version)
+        deps.status_patched(task_id, record.phase in TERMINAL)
         task_log(log, task_id).debug("status synced: %s v%d", record.phase, record.version)
     else:
         deps.db.mark_cr_deleted(task_id)

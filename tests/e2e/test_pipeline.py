@@ -24,10 +24,12 @@ from aidetect.core import crd
 from aidetect.core.config import AmqpSettings, ApiSettings, DatabaseSettings, KubeSettings, Settings
 from aidetect.core.db import Database
 from aidetect.core.states import Phase
+from tests.utils.audit import audit_log as session_audit_log
+from tests.utils.audit import task_writes
 from tests.utils.factories import detection_task
 from tests.utils.kubectl import apply_file, kubectl
 from tests.utils.processes import ManagedProcess
-from tests.utils.services import REPO_ROOT
+from tests.utils.services import REPO_ROOT, LocalServices
 from tests.utils.waiting import eventually, wait_for_phase
 
 pytestmark = pytest.mark.slow
@@ -389,6 +391,45 @@ def test_worker_sigterm_finishes_the_batch_in_flight_and_exits_0(
     cr = wait_for_phase(custom_api, namespace, "drained", {"Succeeded", "Failed"}, timeout=90)
     assert cr["status"]["phase"] == "Succeeded"
     assert [i.index for i in db.items(task_id)] == list(range(24))
+
+
+def test_a_long_task_shows_its_progress_but_not_on_every_worker_batch(
+    services: LocalServices,
+    namespace: str,
+    custom_api: client.CustomObjectsApi,
+    faulty_worker: Any,
+    operator: ManagedProcess,
+) -> None:
+    # Given a worker that takes 0.5 s a batch of 8, and a task of 80 texts (10 batches)
+    assert operator.running
+    faulty_worker(
+        "progress-worker", "slow", AIDETECT_TEST_SLOW_SECONDS="0.5", AIDETECT_WORKER_MAX_BATCH="8"
+    )
+    run = uuid.uuid4().hex[:8]  # texts never seen before: no result-cache hits
+    texts = [f"Progress item {i} ({run})." for i in range(80)]
+    _create(custom_api, namespace, detection_task("progress", texts=texts, detector="slow"))
+    # When it runs, watched from outside
+    seen: set[int] = set()
+    started = time.monotonic()
+    while time.monotonic() - started < 90:
+        cr = custom_api.get_namespaced_custom_object(
+            crd.GROUP, crd.VERSION, namespace, crd.PLURAL, "progress"
+        )
+        status = cr.get("status") or {}
+        if status.get("phase") in {"Succeeded", "Failed"}:
+            break
+        if status.get("phase") == "Running":
+            seen.add(status["progress"]["done"])
+        time.sleep(0.1)
+    took = time.monotonic() - started
+    # Then it succeeds, its CR showed progress on the way
+    assert status["phase"] == "Succeeded", status
+    assert seen - {0, 80}, f"no progress shown in {took:.1f}s: {seen}"
+    # And its status was patched at most once per progress interval (2 s), not per batch
+    time.sleep(2.5)  # the audit log is written in batches of up to 1 s
+    writes = task_writes(session_audit_log(services), {"progress"})["progress"]
+    patches = writes.count("patch status")
+    assert patches <= 2 + took / 2.0, f"{patches} status patches in {took:.1f}s: {writes}"
 
 
 @pytest.mark.usefixtures("worker")

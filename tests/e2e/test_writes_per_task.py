@@ -6,41 +6,22 @@ status), the user's create included; Events are left out (a setting decides on s
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from kubernetes import client
 
 from aidetect.core import crd, k8s
 from aidetect.core.models import TaskSpec
+from tests.utils.audit import audit_log as session_audit_log
+from tests.utils.audit import task_writes
 from tests.utils.processes import ManagedProcess
-from tests.utils.services import LocalServices, ServiceStartError
+from tests.utils.services import LocalServices
 from tests.utils.waiting import wait_for_phase
 
 pytestmark = pytest.mark.slow
-WRITES = {"create", "patch", "update", "delete"}
-
-
-def _audit_log(services: LocalServices) -> Path:
-    path = services.state_dir / "control-plane" / "audit.log"
-    if "control-plane.sh" not in services.started or not path.exists():
-        raise ServiceStartError("counting writes needs the session's own apiserver and audit log")
-    return path
-
-
-def _writes(audit_log: Path, names: set[str]) -> dict[str, list[str]]:
-    seen: dict[str, list[str]] = {n: [] for n in names}
-    for line in audit_log.read_text().splitlines():
-        entry = json.loads(line)
-        ref = entry.get("objectRef") or {}
-        if ref.get("resource") == crd.PLURAL and ref.get("name") in seen:
-            if entry.get("verb") in WRITES and entry.get("stage") == "ResponseComplete":
-                seen[ref["name"]].append(f"{entry['verb']} {ref.get('subresource') or 'object'}")
-    return seen
 
 
 @pytest.mark.parametrize(("path", "most"), [("kubectl", 4), ("rest", 3)])
@@ -53,7 +34,7 @@ def test_a_task_costs_at_most_its_share_of_apiserver_writes(
     path: str,
     most: int,
 ) -> None:
-    audit_log = _audit_log(services)
+    audit_log = session_audit_log(services)
     assert operator.running
     names = {f"{path}-{uuid.uuid4().hex[:8]}" for _ in range(3)}
     for name in names:
@@ -68,6 +49,6 @@ def test_a_task_costs_at_most_its_share_of_apiserver_writes(
     for name in names:
         wait_for_phase(custom_api, namespace, name, {"Succeeded"}, timeout=60)
     time.sleep(2.5)  # the audit log is written in batches of up to 1 s
-    for name, writes in _writes(audit_log, names).items():
+    for name, writes in task_writes(audit_log, names).items():
         assert "create object" in writes
         assert len(writes) <= most, f"{name}: {Counter(writes)}"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 import pytest
 
 from aidetect.core import k8s
 from aidetect.core.errors import DatabaseUnavailable
 from aidetect.core.models import TaskRecord
+from aidetect.core.states import Phase
+from aidetect.operator import resync
 from aidetect.operator.resync import REASON_RESYNC_FAILED, TaskBoundary
 from tests.unit.api.fakes import task_record
 
@@ -85,3 +88,32 @@ def test_a_failing_event_post_does_not_escape_the_boundary(monkeypatch: pytest.M
         raise ZeroDivisionError("a bug")
 
     assert boundary().each("x", [task_record()], crash) == 1
+
+
+def test_sync_lagging_leaves_progress_that_the_events_consumer_holds_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given three lagging tasks: a running one whose progress the throttle holds back, a running
+    # one it does not hold, and a finished one (an end is never held)
+    held, free = task_record(n=1, phase=Phase.RUNNING), task_record(n=2, phase=Phase.RUNNING)
+    ended = task_record(n=3, phase=Phase.SUCCEEDED)
+    synced: list[UUID] = []
+    monkeypatch.setattr(resync, "sync_task", lambda _deps, task_id: synced.append(task_id))
+
+    class Deps:
+        kube = object()
+        scope = None
+
+        class db:
+            @staticmethod
+            def unsynced(_scope: object) -> list[TaskRecord]:
+                return [held, free, ended]
+
+        @staticmethod
+        def progress_held(task_id: UUID) -> bool:
+            return task_id in {held.id, ended.id}
+
+    # When the resync's sync_lagging step runs
+    resync.sync_lagging(Deps(), TaskBoundary(Deps()))  # type: ignore[arg-type]
+    # Then the held one is left to the events consumer
+    assert synced == [free.id, ended.id]
