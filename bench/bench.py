@@ -232,6 +232,7 @@ class Bench:
         self.figures.settings.update(
             bare_batch_size=before.batch_size,
             bare_before_after=f"{before.texts_per_s:.0f}/{after.texts_per_s:.0f}",
+            bare_threads=f"{before.threads}/{after.threads}",
             model=before.model_version,
             device=before.device,
         )

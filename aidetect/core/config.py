@@ -126,6 +126,13 @@ class WorkerSettings(BaseSettings):
         "the forward passes of a small model (docs/performance.md).",
     )
     max_wait_ms: int = Field(default=50, ge=0)
+    torch_threads: int = Field(
+        default=0,
+        ge=0,
+        le=1024,
+        description="Threads for one forward pass on the CPU; 0: the CPUs the worker may use "
+        "(its cgroup CPU limit, else its CPU affinity), not every core of the node.",
+    )
     heartbeat_seconds: float = Field(default=10.0, gt=0)
     demo_model_dir: str = Field(
         default="~/.cache/aidetect/demo-models", description="Where fallback demo models are built."

