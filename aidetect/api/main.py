@@ -20,7 +20,7 @@ from aidetect.api.errors import register_error_handlers
 from aidetect.api.limits import BodySizeLimit
 from aidetect.api.metrics import CountRequests, RequestCounter
 from aidetect.api.readiness import ReadinessChecker
-from aidetect.api.routes import health, stats, tasks
+from aidetect.api.routes import health, page, profiles, stats, tasks
 from aidetect.api.tenants import TenantRegistry
 from aidetect.core import k8s
 from aidetect.core.config import Settings, get_settings
@@ -64,15 +64,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.tenants = TenantRegistry(
         settings.api.tenants_file, settings.api.token.get_secret_value()
     )
+    app.state.profiles = settings.profiles()
     app.state.requests = RequestCounter()
     register_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
     # Added last, so outermost: it also counts what BodySizeLimit answers itself.
     app.add_middleware(CountRequests, counter=app.state.requests)
     app.include_router(tasks.router)
+    app.include_router(profiles.router)
     app.include_router(stats.router)
     app.include_router(stats.open_router)
     app.include_router(health.router)
+    page.mount(app)
     return app
 
 

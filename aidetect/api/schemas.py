@@ -233,6 +233,30 @@ class TaskPublic(TaskSummary):
         return cls.model_validate({**fields, "items": items, "transitions": transitions})
 
 
+class TaskTexts(CamelModel):
+    """A task's texts: `texts[i]` is what item i scored; sentence offsets index into it."""
+
+    task_id: UUID
+    texts: list[str]
+
+
+class ProfilePublic(CamelModel):
+    """A detector profile, as a client choosing one needs it."""
+
+    name: str
+    kind: str
+    model: str
+    reference_model: str | None
+    metric: str | None
+    threshold: float
+    higher_is_ai: bool = Field(description="Whether a higher score means more likely AI.")
+    default: bool
+
+
+class ProfileList(CamelModel):
+    items: list[ProfilePublic]
+
+
 class TaskList(CamelModel):
     items: list[TaskSummary]
     next_cursor: str | None = Field(

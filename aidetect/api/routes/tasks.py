@@ -28,6 +28,7 @@ from aidetect.api.schemas import (
     TaskList,
     TaskPublic,
     TaskSummary,
+    TaskTexts,
 )
 from aidetect.api.tenants import NAMESPACE_MAX_LENGTH, NAMESPACE_PATTERN, Tenant
 from aidetect.core import k8s
@@ -116,6 +117,16 @@ def predict(
 def get_status(task_id: UUID, db: DbDep, tenant: TenantDep) -> TaskPublic:
     record = visible_task(db, tenant, task_id)
     return TaskPublic.from_parts(record, db.items(task_id), db.transitions(task_id))
+
+
+@router.get(
+    "/status/{task_id}/texts",
+    summary="A task's texts, in item order (to show them with their sentence scores)",
+    responses=errors(404),
+)
+def get_texts(task_id: UUID, db: DbDep, tenant: TenantDep) -> TaskTexts:
+    visible_task(db, tenant, task_id)
+    return TaskTexts(task_id=task_id, texts=db.texts(task_id))
 
 
 NamespaceQuery = Query(

@@ -143,6 +143,12 @@ class TaskStore(ConnectionPool):
             )
             return [item_result(r) for r in cur.fetchall()]
 
+    def texts(self, task_id: UUID) -> list[str]:
+        """The task's texts, in order (what its items scored)."""
+        with self.transaction() as cur:
+            cur.execute("SELECT text FROM task_items WHERE task_id = %s ORDER BY idx", (task_id,))
+            return [r["text"] for r in cur.fetchall()]
+
     def transitions(self, task_id: UUID) -> list[Transition]:
         with self.transaction() as cur:
             cur.execute(

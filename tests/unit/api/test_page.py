@@ -1,0 +1,40 @@
+"""The web page and the profiles it offers: served by the API itself, nothing from elsewhere."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.unit.api.conftest import AUTH
+
+pytestmark = pytest.mark.unit
+
+
+def test_the_page_and_its_files_are_served_without_a_token(api: TestClient) -> None:
+    page = api.get("/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    for asset in re.findall(r'(?:src|href)="([^"]+)"', page.text):
+        assert asset.startswith("/"), f"{asset} is not served by the API"
+        assert api.get(asset).status_code == 200, asset
+    script = api.get("/ui/app.js").text
+    assert "http://" not in script and "https://" not in script
+
+
+def test_profiles_list_the_default_first_with_the_way_the_score_points(api: TestClient) -> None:
+    response = api.get("/profiles", headers=AUTH)
+    assert response.status_code == 200, response.text
+    items = response.json()["items"]
+    assert items[0]["default"] is True
+    assert sum(p["default"] for p in items) == 1
+    kinds = {p["kind"]: p for p in items}
+    assert kinds["hf-classifier"]["higherIsAi"] is True
+    if "binoculars" in kinds:  # a lower Binoculars score means more likely AI
+        assert kinds["binoculars"]["higherIsAi"] is False
+    assert all(isinstance(p["threshold"], float) for p in items)
+
+
+def test_profiles_need_a_token(api: TestClient) -> None:
+    assert api.get("/profiles").status_code == 401
