@@ -11,6 +11,7 @@ apt_missing=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_missing+=(postgresql)
 command -v curl >/dev/null || apt_missing+=(curl)
 command -v openssl >/dev/null || apt_missing+=(openssl)
+command -v chromium >/dev/null || apt_missing+=(chromium)  # tests/e2e/test_browser.py
 if [ ${#apt_missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${apt_missing[*]}"
   [ "$(id -u)" = 0 ] || die "installing ${apt_missing[*]} needs root (or install them yourself)"

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 import uvicorn
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from aidetect import __version__
 from aidetect.api.auth import refuse_insecure_defaults
@@ -53,7 +54,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The API app for `settings` (default: the process settings)."""
     settings = settings or get_settings()
     refuse_insecure_defaults(settings)
-    app = FastAPI(
+    # /docs and /redoc from assets vendored in the fastapi-offline package: no CDN, so they
+    # render on an air-gapped cluster too
+    app = FastAPIOffline(
         title="aidetect",
         version=__version__,
         description=DESCRIPTION,

@@ -135,6 +135,7 @@ async function poll() {
   showTask(task);
   if (TERMINAL.has(task.phase)) {
     $("cancel-button").hidden = true;
+    refreshList();
     if (task.phase === "Succeeded") await showResult(task, current);
   } else {
     state.timer = setTimeout(poll, 500);

@@ -38,3 +38,18 @@ def test_profiles_list_the_default_first_with_the_way_the_score_points(api: Test
 
 def test_profiles_need_a_token(api: TestClient) -> None:
     assert api.get("/profiles").status_code == 401
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+def test_the_api_docs_load_their_assets_from_the_api(api: TestClient, path: str) -> None:
+    html = api.get(path).text
+    urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", html)
+    assert urls
+    for url in urls:
+        assert url.startswith("/"), f"{path} loads {url}"
+
+
+@pytest.mark.parametrize("path", ["/", "/docs", "/redoc"])
+def test_pages_tell_the_browser_to_load_nothing_from_elsewhere(api: TestClient, path: str) -> None:
+    policy = api.get(path).headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "img-src 'self' data:" in policy
