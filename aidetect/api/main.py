@@ -19,7 +19,7 @@ from aidetect.api.auth import refuse_insecure_defaults
 from aidetect.api.deps import LazyDatabase
 from aidetect.api.errors import register_error_handlers
 from aidetect.api.limits import BodySizeLimit
-from aidetect.api.metrics import CountRequests, RequestCounter
+from aidetect.api.metrics import ApiMetrics, CountRequests
 from aidetect.api.readiness import ReadinessChecker
 from aidetect.api.routes import health, page, profiles, stats, tasks
 from aidetect.api.tenants import TenantRegistry
@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.api.tenants_file, settings.api.token.get_secret_value()
     )
     app.state.profiles = settings.profiles()
-    app.state.requests = RequestCounter()
+    app.state.requests = ApiMetrics()
     register_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
     # Added last, so outermost: it also counts what BodySizeLimit answers itself.

@@ -1,38 +1,79 @@
-"""Prometheus metrics in the text exposition format, written by hand (no client library).
+"""The API's Prometheus metrics, with prometheus_client, in a registry of the app's own.
 
-The API serves two families: `aidetect_tasks{phase}` (a gauge read from the database at scrape
-time) and `aidetect_api_requests_total{route,status}` (a counter kept in this process). Routes are
-labelled by their template (`/status/{task_id}`), so the label set stays small.
+- `aidetect_api_requests_total{route,status}`: requests answered (413s and 500s included);
+- `aidetect_api_request_duration_seconds{route}`: a histogram of the time to answer;
+- `aidetect_tasks{phase}`: tasks recorded in the database, read at scrape time;
+- `aidetect_api_database_up`: whether that read worked (without it the gauge is left out).
+
+Routes are labelled by their template (`/status/{task_id}`), so the label sets stay small. The
+registry belongs to the app (not the process-wide default), so that two apps in one process
+(the tests make many) count apart.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import Counter
+import time
 from collections.abc import Mapping
 
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aidetect.core.states import Phase
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE = CONTENT_TYPE_LATEST
 UNMATCHED_ROUTE = "unmatched"
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
-class RequestCounter:
-    """Answered requests by (route, status); the event loop adds, scrapes read from threads."""
+class ApiMetrics:
+    """The app's metric families and their registry."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: Counter[tuple[str, int]] = Counter()
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "aidetect_api_requests",
+            "HTTP requests answered, by route template and status.",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "aidetect_api_request_duration_seconds",
+            "Time to answer a request, by route template.",
+            ["route"],
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
+        self.tasks = Gauge(
+            "aidetect_tasks",
+            "Tasks recorded in the database, by phase.",
+            ["phase"],
+            registry=self.registry,
+        )
+        self.database_up = Gauge(
+            "aidetect_api_database_up",
+            "Whether this scrape could read the database.",
+            registry=self.registry,
+        )
 
-    def add(self, route: str, status: int) -> None:
-        with self._lock:
-            self._counts[(route, status)] += 1
+    def add(self, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(route, str(status)).inc()
+        self.duration.labels(route).observe(seconds)
 
-    def snapshot(self) -> dict[tuple[str, int], int]:
-        with self._lock:
-            return dict(self._counts)
+    def render(self, phase_counts: Mapping[str, int] | None) -> bytes:
+        """The exposition text, with the task gauge from `phase_counts` (None: unreadable)."""
+        self.tasks.clear()
+        if phase_counts is not None:
+            for phase in Phase:
+                self.tasks.labels(str(phase)).set(phase_counts.get(phase, 0))
+        self.database_up.set(0 if phase_counts is None else 1)
+        return generate_latest(self.registry)
 
 
 def route_template(scope: Scope) -> str:
@@ -42,9 +83,9 @@ def route_template(scope: Scope) -> str:
 
 
 class CountRequests:
-    """ASGI middleware that counts every answered request, 413s and 500s included."""
+    """ASGI middleware that counts and times every answered request, 413s and 500s included."""
 
-    def __init__(self, app: ASGIApp, counter: RequestCounter) -> None:
+    def __init__(self, app: ASGIApp, counter: ApiMetrics) -> None:
         self.app = app
         self.counter = counter
 
@@ -53,6 +94,7 @@ class CountRequests:
             await self.app(scope, receive, send)
             return
         status = 500
+        started = time.perf_counter()
 
         async def recording_send(message: Message) -> None:
             nonlocal status
@@ -63,32 +105,4 @@ class CountRequests:
         try:
             await self.app(scope, receive, recording_send)
         finally:
-            self.counter.add(route_template(scope), status)
-
-
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def render(counter: RequestCounter, phase_counts: Mapping[str, int] | None) -> str:
-    """The exposition text. Without phase counts (the database is down) the gauge is left out
-    and `aidetect_api_database_up` says why."""
-    lines: list[str] = []
-    if phase_counts is not None:
-        lines += [
-            "# HELP aidetect_tasks Tasks recorded in the database, by phase.",
-            "# TYPE aidetect_tasks gauge",
-        ]
-        lines += [f'aidetect_tasks{{phase="{p}"}} {phase_counts.get(p, 0)}' for p in Phase]
-    lines += [
-        "# HELP aidetect_api_database_up Whether this scrape could read the database.",
-        "# TYPE aidetect_api_database_up gauge",
-        f"aidetect_api_database_up {0 if phase_counts is None else 1}",
-        "# HELP aidetect_api_requests_total HTTP requests answered, by route template and status.",
-        "# TYPE aidetect_api_requests_total counter",
-    ]
-    for (route, status), n in sorted(counter.snapshot().items()):
-        lines.append(
-            f'aidetect_api_requests_total{{route="{_label(route)}",status="{status}"}} {n}'
-        )
-    return "\n".join(lines) + "\n"
+            self.counter.add(route_template(scope), status, time.perf_counter() - started)

@@ -1,4 +1,6 @@
-"""/healthz and /readyz for the operator and the worker, on a small stdlib HTTP server.
+"""/healthz, /readyz and /metrics for the operator and the worker, on a small stdlib HTTP server.
+
+`/metrics` is the process's prometheus_client registry in the text format.
 
 `/healthz` answers 200 while the process runs (a kubelet restarts it otherwise). `/readyz`
 answers 200 when every named check passes and 503 otherwise, naming the failing checks and
@@ -13,6 +15,8 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 log = logging.getLogger("aidetect.health")
 
@@ -60,6 +64,13 @@ class HealthServer:
                         self._answer(503, {"status": "not_ready", "failing": failing})
                     else:
                         self._answer(200, {"status": "ready"})
+                elif self.path == "/metrics":
+                    data = generate_latest()
+                    self.send_response(200)
+                    self.send_header("Content-Type", CONTENT_TYPE_LATEST)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
                 else:
                     self._answer(404, {"status": "not_found"})
 

@@ -22,6 +22,7 @@ from aidetect.core.errors import InvalidInput, PermanentError, TransientError, U
 from aidetect.core.logs import task_log
 from aidetect.core.models import TaskMessage, TaskRecord, TaskSpec
 from aidetect.core.states import TERMINAL, Phase
+from aidetect.operator import metrics
 from aidetect.operator.deps import OperatorDeps
 from aidetect.operator.sync import announce_end, sync_task
 
@@ -110,6 +111,8 @@ def publish(
     # Only from Pending: a worker that got there first has moved the task on to Running, and
     # Running -> Queued (the resync's requeue) would undo that
     if deps.db.transition(task_id, Phase.QUEUED, reason, message, only_from={Phase.PENDING}):
+        if not requeue:
+            metrics.ADMITTED.labels(profile.name).inc()
         task_log(log, task_id).info("queued: %s", message)
     elif requeue:
         deps.db.touch(task_id)

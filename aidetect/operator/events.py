@@ -26,6 +26,7 @@ from aidetect.core.logs import task_log
 from aidetect.core.models import TaskEvent, TaskMessage
 from aidetect.core.queue import DEAD_QUEUE, Broker, Delivery, reconnecting
 from aidetect.core.states import TERMINAL, Phase
+from aidetect.operator import metrics
 from aidetect.operator.deps import OperatorDeps
 from aidetect.operator.lifecycle import give_up
 from aidetect.operator.progress import ProgressThrottle
@@ -43,6 +44,7 @@ def handle_dead_letter(deps: OperatorDeps, message: TaskMessage) -> None:
     if deps.db.transition(
         message.task_id, Phase.FAILED, conditions.REASON_DELIVERY_LIMIT_EXCEEDED, reason
     ):
+        metrics.DEAD_LETTERS.inc()
         task_log(log, message.task_id).warning("failed: %s", reason)
 
 

@@ -26,6 +26,7 @@ from aidetect.core.errors import AidetectError
 from aidetect.core.logs import task_log
 from aidetect.core.models import TaskRecord
 from aidetect.core.states import TERMINAL, Phase
+from aidetect.operator import metrics
 from aidetect.operator.admission import publish
 from aidetect.operator.deps import OperatorDeps
 from aidetect.operator.sync import announce_end, ref_of, sync_task
@@ -72,6 +73,7 @@ class TaskBoundary:
             except Exception as e:  # the boundary: this CR is skipped, the others go on
                 failed += 1
                 self.errors[step] += 1
+                metrics.RESYNC_FAILURES.labels(step).inc()
                 task_log(log, UUID(obj["metadata"]["uid"])).warning(
                     "resync skipped this CR: %s failed: %s: %s", step, type(e).__name__, e
                 )
@@ -79,6 +81,7 @@ class TaskBoundary:
 
     def _failed(self, step: str, record: TaskRecord, error: Exception) -> None:
         self.errors[step] += 1
+        metrics.RESYNC_FAILURES.labels(step).inc()
         what = f"{step} failed: {type(error).__name__}: {error}"[:1000]
         tlog = task_log(log, record.id)
         if self.failing.get(record.id) == what:
@@ -144,6 +147,7 @@ def requeue_stuck(deps: OperatorDeps, boundary: TaskBoundary) -> int:
         task_log(log, record.id).warning(
             "no progress for %.0fs; requeueing %d item(s)", after, len(indices)
         )
+        metrics.REQUEUES.inc()
         publish(deps, record, indices, requeue=True)
 
     return boundary.each("requeue_stuck", deps.db.stuck(after, deps.scope), requeue)
@@ -202,6 +206,7 @@ def repair_drift(deps: OperatorDeps, boundary: TaskBoundary) -> int:
             task_log(log, record.id).warning("the CR disappeared without the finalizer: cancelled")
         deps.db.mark_cr_deleted(record.id)
 
+    metrics.LIVE_TASKS.set(len(shown))
     lagging = [
         r
         for r in live

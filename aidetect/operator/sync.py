@@ -16,6 +16,7 @@ from aidetect.core.logs import task_log
 from aidetect.core.models import TaskRecord
 from aidetect.core.states import TERMINAL, Phase
 from aidetect.core.status import build_status
+from aidetect.operator import metrics
 from aidetect.operator.deps import OperatorDeps
 
 log = logging.getLogger("aidetect.operator.sync")
@@ -45,12 +46,23 @@ def _sync_locked(deps: OperatorDeps, task_id: UUID, *, force: bool) -> TaskRecor
     status = build_status(record, deps.db.transitions(task_id), record.generation)
     if k8s.patch_status(deps.kube, ref_of(record), status):
         deps.db.mark_synced(task_id, record.version)
-        deps.status_patched(task_id, record.phase in TERMINAL)
+        ended = record.phase in TERMINAL
+        deps.status_patched(task_id, ended)
+        metrics.STATUS_PATCHES.inc()
+        if ended and record.cr_version < record.version:  # its end shown the first time
+            _count_end(record)
         task_log(log, task_id).debug("status synced: %s v%d", record.phase, record.version)
     else:
         deps.db.mark_cr_deleted(task_id)
         task_log(log, task_id).info("the CR is gone; the database row stays")
     return record
+
+
+def _count_end(record: TaskRecord) -> None:
+    metrics.TASKS_ENDED.labels(record.phase, record.reason or "").inc()
+    if record.finished_at is not None:
+        took = (record.finished_at - record.created_at).total_seconds()
+        metrics.TASK_SECONDS.labels(record.phase).observe(max(took, 0.0))
 
 
 def announce_end(deps: OperatorDeps, record: TaskRecord) -> None:

@@ -37,6 +37,7 @@ from aidetect.core.health import HealthServer, serve_probes
 from aidetect.core.models import TaskMessage
 from aidetect.core.queue import Broker, Delivery, SharedPublisher, reconnecting, task_queue
 from aidetect.core.retrying import during_outages
+from aidetect.worker import metrics
 from aidetect.worker.acks import AckLedger
 from aidetect.worker.batcher import Inbox, Pending
 from aidetect.worker.detectors.base import Detector, load_detector
@@ -154,6 +155,7 @@ class Worker:
                     broker.ack(tags[tag])
             self.ledger.settled(acked)
             for decision in decisions:
+                metrics.DECISIONS.labels(decision.action).inc()
                 d = decision.delivery
                 if decision.action == "reject":
                     broker.nack(d, requeue=False)
@@ -184,9 +186,13 @@ class Worker:
         return put
 
     def _heartbeat(self, broker: Broker) -> None:
-        depth = sum(
-            broker.queue_depth(task_queue(p, high=h)) for p in self.served for h in (True, False)
-        )
+        depths = {
+            p: sum(broker.queue_depth(task_queue(p, high=h)) for h in (True, False))
+            for p in self.served
+        }
+        for profile, n in depths.items():
+            metrics.QUEUE_DEPTH.labels(profile).set(n)
+        depth = sum(depths.values())
         first = next(iter(self.detectors.values()))
         self.db.heartbeat(
             worker=self.cfg.name,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from uuid import UUID
 
 from pydantic import ValidationError
@@ -42,6 +43,7 @@ from aidetect.core.logs import task_log
 from aidetect.core.models import EventType, ItemResult, TaskEvent, TaskMessage, TaskRecord
 from aidetect.core.queue import Delivery, SharedPublisher
 from aidetect.core.states import TERMINAL, Phase
+from aidetect.worker import metrics
 from aidetect.worker.backoff import retry_delay
 from aidetect.worker.detectors.base import Detector
 from aidetect.worker.scoring import ToScore, cached_scores, score_items
@@ -140,7 +142,16 @@ class BatchRunner:
         if not work:
             return PreparedBatch(decisions)
         detector = self.detectors[profile]
-        cached = cached_scores(self.db, detector, _wanted(work))
+        wanted = _wanted(work)
+        cached = cached_scores(self.db, detector, wanted)
+        if not detector.demo:  # demo models' scores are never cached
+            metrics.CACHE.labels(profile, "hit").inc(len(cached))
+            metrics.CACHE.labels(profile, "miss").inc(len(wanted) - len(cached))
+        now = datetime.now(UTC)
+        for w in work:
+            if w.task.id in started and w.task.queued_at is not None:
+                waited = (now - w.task.queued_at).total_seconds()
+                metrics.QUEUE_WAIT.labels(profile).observe(max(waited, 0.0))
         return PreparedBatch(decisions, work, detector, started, cached)
 
     def _triage(
@@ -181,6 +192,9 @@ class BatchRunner:
         self.last = BatchStats(
             texts=sum(len(w.items) for w in work), seconds=time.monotonic() - begun
         )
+        profile = detector.profile.name
+        metrics.BATCH_SECONDS.labels(profile).observe(self.last.seconds)
+        metrics.BATCH_TEXTS.labels(profile).observe(self.last.texts)
         return parts, cache, failed
 
     def _score(

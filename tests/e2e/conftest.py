@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -151,10 +152,27 @@ def logs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("logs")
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 @pytest.fixture(scope="session")
-def operator(system_env: dict[str, str], logs_dir: Path) -> Iterator[ManagedProcess]:
+def operator_port() -> int:
+    """The session operator's readiness and /metrics port."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def operator(
+    system_env: dict[str, str], logs_dir: Path, operator_port: int
+) -> Iterator[ManagedProcess]:
     proc = ManagedProcess(
-        "operator", ["-m", "aidetect.cli", "operator"], system_env, logs_dir
+        "operator",
+        ["-m", "aidetect.cli", "operator"],
+        {**system_env, "AIDETECT_OPERATOR_READINESS_PORT": str(operator_port)},
+        logs_dir,
     ).start()
     proc.wait_for_log("Activity 'startup' succeeded")
     yield proc
@@ -174,6 +192,30 @@ def worker(
     assert operator.running, "the worker is started after the operator, which must be up"
     proc.wait_for_log("serving ['tiny']")
     yield proc
+    proc.stop()
+
+
+API_TOKEN = "e2e-process-token"
+
+
+@pytest.fixture(scope="session")
+def api_url(system_env: dict[str, str], logs_dir: Path, worker: ManagedProcess) -> Iterator[str]:
+    """The API as its own process (uvicorn) on a port of its own; admin token API_TOKEN."""
+    port = free_port()
+    proc = ManagedProcess(
+        "api-process",
+        ["-m", "aidetect.cli", "api"],
+        {
+            **system_env,
+            "AIDETECT_API_TOKEN": API_TOKEN,
+            "AIDETECT_API_HOST": "127.0.0.1",
+            "AIDETECT_API_PORT": str(port),
+        },
+        logs_dir,
+    ).start()
+    assert worker.running
+    proc.wait_for_log("Uvicorn running")
+    yield f"http://127.0.0.1:{port}"
     proc.stop()
 
 

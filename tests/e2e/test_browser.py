@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,42 +17,15 @@ from typing import Any
 import pytest
 from playwright.sync_api import sync_playwright
 
-from tests.utils.processes import ManagedProcess
+from tests.e2e.conftest import API_TOKEN as TOKEN
 from tests.utils.services import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
-TOKEN = "browser-e2e-token"
 IMAGES = REPO_ROOT / "docs" / "images"
 ENGLISH = "The committee met on Tuesday to review the budget. Nobody expected the vote to pass."
 RUSSIAN = "Привет, мир. Как дела? Всё хорошо."
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def api_url(system_env: dict[str, str], logs_dir: Path, worker: ManagedProcess) -> Iterator[str]:
-    port = _free_port()
-    proc = ManagedProcess(
-        "api-browser",
-        ["-m", "aidetect.cli", "api"],
-        {
-            **system_env,
-            "AIDETECT_API_TOKEN": TOKEN,
-            "AIDETECT_API_HOST": "127.0.0.1",
-            "AIDETECT_API_PORT": str(port),
-        },
-        logs_dir,
-    ).start()
-    assert worker.running
-    proc.wait_for_log("Uvicorn running")
-    yield f"http://127.0.0.1:{port}"
-    proc.stop()
 
 
 @pytest.fixture(scope="module")

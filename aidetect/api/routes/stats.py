@@ -57,5 +57,5 @@ def prometheus_metrics(request: Request, database: LazyDbDep) -> PlainTextRespon
     except DatabaseUnavailable as e:
         logger.warning("metrics without task counts: %s", e)
         counts = None
-    text = metrics.render(request.app.state.requests, counts)
+    text = request.app.state.requests.render(counts)
     return PlainTextResponse(text, media_type=metrics.CONTENT_TYPE)

@@ -191,4 +191,4 @@ def test_a_401_is_counted_under_its_route(api: TestClient) -> None:
 
     metrics = api.get("/metrics").text
 
-    assert 'aidetect_api_requests_total{route="/predict",status="401"} 1' in metrics
+    assert 'aidetect_api_requests_total{route="/predict",status="401"} 1.0' in metrics

@@ -68,4 +68,4 @@ def test_413_is_counted_under_its_route(build_app: Callable[..., FastAPI]) -> No
 
     metrics = client.get("/metrics").text
 
-    assert 'aidetect_api_requests_total{route="/predict",status="413"} 1' in metrics
+    assert 'aidetect_api_requests_total{route="/predict",status="413"} 1.0' in metrics

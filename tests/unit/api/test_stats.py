@@ -48,13 +48,13 @@ def test_metrics_expose_task_gauge_and_request_counter(
     response = api.get("/metrics")
 
     assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert response.headers["content-type"].startswith("text/plain; version=")
     lines = response.text.splitlines()
     assert "# TYPE aidetect_tasks gauge" in lines
-    assert 'aidetect_tasks{phase="Queued"} 2' in lines
-    assert 'aidetect_tasks{phase="Running"} 0' in lines
-    assert 'aidetect_api_requests_total{route="/healthz",status="200"} 2' in lines
-    assert "aidetect_api_database_up 1" in lines
+    assert 'aidetect_tasks{phase="Queued"} 2.0' in lines
+    assert 'aidetect_tasks{phase="Running"} 0.0' in lines
+    assert 'aidetect_api_requests_total{route="/healthz",status="200"} 2.0' in lines
+    assert "aidetect_api_database_up 1.0" in lines
 
 
 def test_metrics_still_answer_while_the_database_is_down(
@@ -65,7 +65,7 @@ def test_metrics_still_answer_while_the_database_is_down(
     response = api.get("/metrics")
 
     assert response.status_code == 200
-    assert "aidetect_api_database_up 0" in response.text.splitlines()
+    assert "aidetect_api_database_up 0.0" in response.text.splitlines()
     assert "aidetect_tasks{" not in response.text
 
 
@@ -75,5 +75,12 @@ def test_unmatched_paths_share_one_label(api: TestClient) -> None:
 
     text = api.get("/metrics").text
 
-    assert 'aidetect_api_requests_total{route="unmatched",status="404"} 2' in text
+    assert 'aidetect_api_requests_total{route="unmatched",status="404"} 2.0' in text
     assert "a-random-path" not in text
+
+
+def test_metrics_have_a_request_duration_histogram_by_route(api: TestClient) -> None:
+    api.get("/healthz")
+    text = api.get("/metrics").text
+    assert 'aidetect_api_request_duration_seconds_bucket{le="0.005",route="/healthz"}' in text
+    assert 'aidetect_api_request_duration_seconds_count{route="/healthz"} 1.0' in text
