@@ -102,7 +102,15 @@ def _check_service_monitor(obj: dict[str, Any]) -> None:
     assert [(e["port"], e["path"]) for e in spec["endpoints"]] == [("http", "/metrics")]
 
 
+def _check_pod_monitor(obj: dict[str, Any]) -> None:
+    assert obj["apiVersion"] == "monitoring.coreos.com/v1"
+    spec = obj["spec"]
+    assert spec["selector"]["matchLabels"]["app.kubernetes.io/instance"]
+    assert [e["path"] for e in spec["podMetricsEndpoints"]] == ["/metrics"]
+
+
 CUSTOM_KINDS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "PodMonitor": _check_pod_monitor,
     "ScaledObject": _check_scaled_object,
     "TriggerAuthentication": _check_trigger_authentication,
     "ServiceMonitor": _check_service_monitor,
@@ -437,3 +445,31 @@ def test_operator_shards_render_one_deployment_each_with_its_namespaces() -> Non
     assert env["rel-aidetect-operator-b"]["AIDETECT_OPERATOR_NAMESPACES"] == '["team-b","shared"]'
     selectors = [d["spec"]["selector"]["matchLabels"] for d in deployments.values()]
     assert selectors[0] != selectors[1], "each shard's pods are its own Deployment's"
+
+
+@pytest.mark.parametrize("scenario", [None, "sharded-operators-values.yaml"])
+def test_pod_monitors_select_every_operator_and_worker_on_its_metrics_port(
+    scenario: str | None,
+) -> None:
+    docs = render(scenario, "--set", "metrics.podMonitors.enabled=true")
+    deployments = {
+        d["metadata"]["labels"]["app.kubernetes.io/component"]: d
+        for d in docs
+        if d["kind"] == "Deployment"
+    }
+    for monitor in (d for d in docs if d["kind"] == "PodMonitor"):
+        _check_pod_monitor(monitor)
+        (rule,) = monitor["spec"]["selector"]["matchExpressions"]
+        (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+        assert rule["values"]
+        for component in rule["values"]:
+            container = deployments[component]["spec"]["template"]["spec"]["containers"][0]
+            ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+            assert endpoint["port"] in ports, (component, ports)
+    selected = {
+        c
+        for d in docs
+        if d["kind"] == "PodMonitor"
+        for c in d["spec"]["selector"]["matchExpressions"][0]["values"]
+    }
+    assert selected == {c for c in deployments if c != "api"}
