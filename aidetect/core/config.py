@@ -76,6 +76,12 @@ class OperatorSettings(BaseSettings):
         "(each with its own `namespaces`); it names its events queue, aidetect.events.<shard>.",
     )
     resync_interval_seconds: float = Field(default=10.0, gt=0)
+    drift_check_interval_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Compare every CR with its row (a listing of every DetectionTask) at most "
+        "this often; the rest of the resync runs every resync_interval_seconds.",
+    )
     stuck_after_seconds: float = Field(
         default=300.0,
         gt=0,

@@ -12,7 +12,9 @@ never stops the pass for every other task.
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -247,8 +249,11 @@ def _sync(deps: OperatorDeps, record: TaskRecord) -> None:
 STEPS = (enforce_deadlines, enforce_ttls, requeue_stuck, repair_drift, sync_lagging)
 
 
-def resync_once(deps: OperatorDeps, boundary: TaskBoundary | None = None) -> int:
-    """One pass of every repair; the number of tasks skipped because their repair failed.
+def resync_once(
+    deps: OperatorDeps, boundary: TaskBoundary | None = None, *, drift: bool = True
+) -> int:
+    """One pass of every repair (`repair_drift` only with `drift`); the number of tasks
+    skipped because their repair failed.
 
     A step whose query fails (the database or the apiserver is away) is logged and the next
     step runs; a task whose repair fails is skipped by the boundary.
@@ -256,6 +261,8 @@ def resync_once(deps: OperatorDeps, boundary: TaskBoundary | None = None) -> int
     boundary = boundary or TaskBoundary(deps)
     skipped = 0
     for step in STEPS:
+        if step is repair_drift and not drift:
+            continue
         try:
             skipped += step(deps, boundary)
         except (AidetectError, ApiException) as e:
@@ -280,8 +287,17 @@ class ResyncLoop(threading.Thread):
         self.stopping.set()
 
     def run(self) -> None:
-        while not self.stopping.wait(self.deps.settings.operator.resync_interval_seconds):
+        """A pass every `resync_interval_seconds`; the drift check (which lists every CR, and
+        every text with it) only every `drift_check_interval_seconds`: at 15 000 live CRs a
+        listing took longer than the interval, and the TTL deletions of the same pass fell
+        behind the tasks that finished."""
+        cfg = self.deps.settings.operator
+        last_drift = -math.inf
+        while not self.stopping.wait(cfg.resync_interval_seconds):
+            drift = time.monotonic() - last_drift >= cfg.drift_check_interval_seconds
+            if drift:
+                last_drift = time.monotonic()
             try:
-                resync_once(self.deps, self.boundary)
+                resync_once(self.deps, self.boundary, drift=drift)
             except Exception:  # keep the loop alive whatever one pass hits; say what it was
                 log.exception("resync pass failed")

@@ -117,3 +117,22 @@ def test_sync_lagging_leaves_progress_that_the_events_consumer_holds_back(
     resync.sync_lagging(Deps(), TaskBoundary(Deps()))  # type: ignore[arg-type]
     # Then the held one is left to the events consumer
     assert synced == [free.id, ended.id]
+
+
+def test_the_drift_check_runs_only_when_due(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+
+    def drift(_deps: object, _boundary: object) -> int:
+        calls.append("drift")
+        return 0
+
+    def ttls(_deps: object, _boundary: object) -> int:
+        calls.append("ttls")
+        return 0
+
+    monkeypatch.setattr(resync, "repair_drift", drift)
+    monkeypatch.setattr(resync, "STEPS", (ttls, drift))
+    resync.resync_once(FakeDeps(), boundary(), drift=False)  # type: ignore[arg-type]
+    assert calls == ["ttls"]
+    resync.resync_once(FakeDeps(), boundary(), drift=True)  # type: ignore[arg-type]
+    assert calls == ["ttls", "ttls", "drift"]
