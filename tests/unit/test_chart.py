@@ -473,3 +473,40 @@ def test_pod_monitors_select_every_operator_and_worker_on_its_metrics_port(
         for c in d["spec"]["selector"]["matchExpressions"][0]["values"]
     }
     assert selected == {c for c in deployments if c != "api"}
+
+
+def test_the_grafana_dashboard_queries_only_metrics_the_components_define() -> None:
+    import json
+    import re
+
+    from prometheus_client import Metric
+
+    from aidetect.api.metrics import ApiMetrics
+    from aidetect.operator import metrics as operator_metrics
+    from aidetect.worker import metrics as worker_metrics
+
+    docs = render(None, "--set", "metrics.grafanaDashboard.enabled=true")
+    configmap = next(d for d in docs if d["kind"] == "ConfigMap" and "aidetect.json" in d["data"])
+    assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
+    dashboard = json.loads(configmap["data"]["aidetect.json"])
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    queried = {m for e in exprs for m in re.findall(r"\b(aidetect_[a-z_]+)", e)}
+    families: list[Metric] = [
+        *ApiMetrics().registry.collect(),
+        *(m for module in (operator_metrics, worker_metrics) for m in _collected(module)),
+    ]
+    defined = set()
+    for family in families:
+        for sample in family.samples:
+            defined.add(sample.name)
+        defined.add(family.name)
+        defined.update(f"{family.name}{suffix}" for suffix in ("_total", "_bucket", "_sum"))
+    assert queried and queried <= defined, queried - defined
+
+
+def _collected(module: Any) -> list[Any]:
+    from prometheus_client.metrics import MetricWrapperBase
+
+    return [
+        m for v in vars(module).values() if isinstance(v, MetricWrapperBase) for m in v.collect()
+    ]
