@@ -1,7 +1,9 @@
 """The `aidetect` command line: one entrypoint for every component and for users.
 
 Components: `aidetect operator`, `aidetect worker --detector NAME`, `aidetect api`.
-Users: `aidetect submit`, `aidetect status`, `aidetect db upgrade`, `aidetect eval`.
+Users: `aidetect submit` (texts, or `--file` with a progress bar), `aidetect status`
+(`--sentences` marks the ones that look generated), `aidetect watch` (a live task table),
+`aidetect db upgrade`, `aidetect eval`.
 Heavy imports (kopf, torch, FastAPI) happen inside the command that needs them.
 """
 
@@ -42,13 +44,29 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"], help="upgrade: apply pending migrations")
     submit = sub.add_parser("submit", help="create a DetectionTask and print its id")
-    submit.add_argument("texts", nargs="+", help="the text(s) to score")
+    submit.add_argument("texts", nargs="*", help="the text(s) to score")
+    submit.add_argument(
+        "--file",
+        type=Path,
+        default=None,
+        help="a batch: one text per line (blank lines skipped); shows a progress bar until done",
+    )
+    submit.add_argument("--no-wait", action="store_true", help="with --file: do not wait")
     submit.add_argument("--detector", default=None)
     submit.add_argument("--granularity", choices=["document", "sentence"], default="document")
     submit.add_argument("--namespace", default="default")
     status = sub.add_parser("status", help="print a task's state and result from the database")
     status.add_argument("task_id", type=UUID)
     status.add_argument("--wait", action="store_true", help="poll until the task has ended")
+    status.add_argument(
+        "--sentences",
+        action="store_true",
+        help="print the texts with the sentences that look generated marked [[like this]]",
+    )
+    watch = sub.add_parser("watch", help="a live table of tasks, like kubectl get dt -w")
+    watch.add_argument("--namespace", default=None, help="only this namespace")
+    watch.add_argument("--interval", type=float, default=1.0, help="seconds between reads")
+    watch.add_argument("--count", type=int, default=None, help="stop after this many reads")
     _add_eval_parser(sub)
     return parser
 
@@ -77,7 +95,12 @@ def _submit(settings: Settings, args: argparse.Namespace) -> int:
     from aidetect.core import k8s
     from aidetect.core.models import TaskSpec
 
-    texts: list[str] = args.texts
+    texts: list[str] = list(args.texts)
+    if args.file is not None:
+        texts += [line for line in args.file.read_text().splitlines() if line.strip()]
+    if not texts:
+        sys.stderr.write("aidetect submit: error: give texts, or --file with one per line\n")
+        return 2
     spec = TaskSpec(
         text=texts[0] if len(texts) == 1 else None,
         texts=texts if len(texts) > 1 else None,
@@ -89,10 +112,74 @@ def _submit(settings: Settings, args: argparse.Namespace) -> int:
     sys.stdout.write(
         json.dumps({"taskId": ref.uid, "name": ref.name, "namespace": ref.namespace}) + "\n"
     )
+    sys.stdout.flush()
+    if args.file is not None and not args.no_wait:
+        return _follow(settings, UUID(ref.uid))
     return 0
 
 
-def _status(settings: Settings, task_id: UUID, wait: bool) -> int:
+def _follow(settings: Settings, task_id: UUID) -> int:
+    """A progress bar on stderr until the task ends; 0 if it succeeded, 1 otherwise."""
+    from aidetect.cli_views import progress_bar
+    from aidetect.core.db import Database
+    from aidetect.core.states import Phase
+
+    db = Database(settings.db.url, pool_max=1)
+    tty = sys.stderr.isatty()
+    shown = None
+    try:
+        while True:
+            record = db.find_task(task_id)  # None until the operator has recorded it
+            if record is not None:
+                p = record.progress
+                line = f"{record.phase:<9} {progress_bar(p.done + p.failed, p.total)}"
+                if line != shown:
+                    sys.stderr.write(("\r" if tty else "") + line + ("" if tty else "\n"))
+                    sys.stderr.flush()
+                    shown = line
+                if record.phase in TERMINAL:
+                    sys.stderr.write("\n" if tty else "")
+                    return 0 if record.phase == Phase.SUCCEEDED else 1
+            time.sleep(0.5)
+    finally:
+        db.close()
+
+
+def _watch(settings: Settings, args: argparse.Namespace) -> int:
+    """Print the newest tasks, then a new row each time one changes (Ctrl-C stops)."""
+    from datetime import UTC, datetime
+
+    from aidetect.cli_views import header, row_key, task_row
+    from aidetect.core.db import Database
+
+    db = Database(settings.db.url, pool_max=1)
+    namespaces = [args.namespace] if args.namespace else None
+    seen: dict[UUID, tuple[object, ...]] = {}
+    sys.stdout.write(header() + "\n")
+    reads = 0
+    try:
+        while args.count is None or reads < args.count:
+            page = db.list_tasks(
+                phase=None, namespaces=namespaces, detector=None, limit=50, cursor=None
+            )
+            now = datetime.now(UTC)
+            for task in reversed(page.tasks):  # oldest first, as kubectl prints them
+                if seen.get(task.id) != row_key(task):
+                    seen[task.id] = row_key(task)
+                    sys.stdout.write(task_row(task, now) + "\n")
+            sys.stdout.flush()
+            reads += 1
+            if args.count is None or reads < args.count:
+                time.sleep(args.interval)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        db.close()
+    return 0
+
+
+def _status(settings: Settings, task_id: UUID, wait: bool, sentences: bool = False) -> int:
+    from aidetect.cli_views import marked_text
     from aidetect.core.db import Database
 
     db = Database(settings.db.url, pool_max=1)
@@ -101,7 +188,16 @@ def _status(settings: Settings, task_id: UUID, wait: bool) -> int:
         while wait and record.phase not in TERMINAL:
             time.sleep(1.0)
             record = db.get_task(task_id)
-        sys.stdout.write(record.model_dump_json(by_alias=True, indent=2) + "\n")
+        if not sentences:
+            sys.stdout.write(record.model_dump_json(by_alias=True, indent=2) + "\n")
+            return 0
+        texts = db.texts(task_id)
+        colour = sys.stdout.isatty()
+        for item in db.items(task_id):
+            sys.stdout.write(f"# text {item.index + 1}: {item.label} (score {item.score:.4g})\n")
+            if item.sentences is None:
+                sys.stdout.write("(no sentence scores: submit with --granularity sentence)\n")
+            sys.stdout.write(marked_text(texts[item.index], item, colour=colour) + "\n\n")
     finally:
         db.close()
     return 0
@@ -167,7 +263,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _submit(settings, args)
     if args.command == "eval":
         return _eval(settings, args)
-    return _status(settings, args.task_id, args.wait)
+    if args.command == "watch":
+        return _watch(settings, args)
+    return _status(settings, args.task_id, args.wait, args.sentences)
 
 
 if __name__ == "__main__":
