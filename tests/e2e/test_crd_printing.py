@@ -1,8 +1,8 @@
 """What a user sees with kubectl: printer columns, and `kubectl wait` on the standard conditions.
 
 These tests write statuses by hand, so they must run before any test starts the session's
-operator (which would admit the CRs and overwrite them): no module sorted before this one uses
-the `operator` fixture.
+operator (which would admit the CRs and overwrite them): tests/conftest.py runs this module
+first (BEFORE_THE_OPERATOR).
 """
 
 from __future__ import annotations
