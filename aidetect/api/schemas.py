@@ -251,6 +251,11 @@ class ProfilePublic(CamelModel):
     threshold: float
     higher_is_ai: bool = Field(description="Whether a higher score means more likely AI.")
     default: bool
+    model_versions: list[str] = Field(
+        default=[],
+        description="What the workers serving it have loaded (their heartbeats of the last 5 "
+        "minutes), e.g. demo-untrained; empty when no worker serves it.",
+    )
 
 
 class ProfileList(CamelModel):

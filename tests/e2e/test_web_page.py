@@ -138,6 +138,8 @@ def test_a_text_is_shown_sentence_by_sentence_on_a_colour_scale(
     assert [m["level"] for m in by_score] == sorted(m["level"] for m in marks)
     redness = _hue_order(by_score)
     assert redness == sorted(redness)
+    # And the chosen profile says what its workers loaded
+    assert "loaded: tiny-classifier@" in page.inner_text("#profile-info")
     # And a sentence's score shows on focus, the result and the demo warning are there
     page.focus("#items mark")
     assert "score" in page.inner_text("#tooltip")

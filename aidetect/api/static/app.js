@@ -74,10 +74,12 @@ function profileNamed(name) {
 
 function showProfileInfo() {
   const p = profileNamed($("profile-select").value);
+  const loaded = p && p.modelVersions.length ? `loaded: ${p.modelVersions.join(", ")}` : "no worker seen";
   $("profile-info").textContent = p
-    ? `${p.kind} on ${p.model}${p.referenceModel ? " + " + p.referenceModel : ""}; ` +
+    ? `${p.kind} on ${p.model}${p.referenceModel ? " + " + p.referenceModel : ""} (${loaded}); ` +
       `threshold ${p.threshold}; a ${p.higherIsAi ? "higher" : "lower"} score means more likely AI`
     : "";
+  $("profile-info").classList.toggle("warning", Boolean(p && p.modelVersions.includes(DEMO_MODEL)));
 }
 
 // --- submitting and following a task --------------------------------------------------------

@@ -53,3 +53,30 @@ def test_the_api_docs_load_their_assets_from_the_api(api: TestClient, path: str)
 def test_pages_tell_the_browser_to_load_nothing_from_elsewhere(api: TestClient, path: str) -> None:
     policy = api.get(path).headers["content-security-policy"]
     assert "default-src 'self'" in policy and "img-src 'self' data:" in policy
+
+
+def test_model_versions_come_from_recent_heartbeats_only() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from aidetect.api.routes.profiles import loaded_versions
+    from aidetect.core.models import WorkerHeartbeat
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def beat(worker: str, detectors: list[str], versions: str, ago: float) -> WorkerHeartbeat:
+        return WorkerHeartbeat(
+            worker=worker,
+            node="n",
+            detectors=detectors,
+            model_version=versions,
+            device="cpu",
+            started_at=now - timedelta(hours=1),
+            last_seen=now - timedelta(seconds=ago),
+        )
+
+    workers = [
+        beat("a", ["tiny", "bino"], "m@1,demo-untrained", 10),
+        beat("b", ["tiny"], "m@2", 30),
+        beat("gone", ["tiny"], "m@0", 3600),
+    ]
+    assert loaded_versions(workers, now) == {"tiny": {"m@1", "m@2"}, "bino": {"demo-untrained"}}
