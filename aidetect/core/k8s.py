@@ -26,16 +26,25 @@ TIMEOUT = (5, 30)  # (connect, read) seconds: a hung apiserver must not hold a t
 LABEL_SOURCE = "aidetect.io/source"
 
 
+# Connections kept open to the apiserver. The client's default (urllib3's 10) is fewer than the
+# operator's threads that call it at once (kopf's handlers, the status syncs, the resync): the
+# extra connections were closed after each request ("Connection pool is full, discarding
+# connection"), and every new one paid a TLS handshake.
+POOL_CONNECTIONS = 32
+
+
 def api_client(kubeconfig: str | None) -> client.ApiClient:
     """A client from the kubeconfig, or the in-cluster ServiceAccount when there is none."""
+    cfg = client.Configuration()
     if kubeconfig:
-        return config.new_client_from_config(config_file=kubeconfig)
-    try:
-        cfg = client.Configuration()
-        config.load_incluster_config(client_configuration=cfg)
-        return client.ApiClient(cfg)
-    except config.ConfigException:
-        return config.new_client_from_config()
+        config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
+    else:
+        try:
+            config.load_incluster_config(client_configuration=cfg)
+        except config.ConfigException:
+            config.load_kube_config(client_configuration=cfg)
+    cfg.connection_pool_maxsize = POOL_CONNECTIONS
+    return client.ApiClient(cfg)
 
 
 def _wrap(e: ApiException, what: str) -> Exception:

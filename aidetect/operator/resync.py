@@ -17,6 +17,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -48,21 +49,33 @@ class TaskBoundary:
         self.deps = deps
         self.failing: dict[UUID, str] = {}  # task -> the error its last repair raised
         self.errors: Counter[str] = Counter()  # repair step -> failures, since start
+        self._lock = threading.Lock()
 
     def each(
-        self, step: str, records: Iterable[TaskRecord], repair: Callable[[TaskRecord], None]
+        self,
+        step: str,
+        records: Iterable[TaskRecord],
+        repair: Callable[[TaskRecord], None],
+        *,
+        parallel: int = 1,
     ) -> int:
-        """Repair every record; the number that failed."""
-        failed = 0
-        for record in records:
+        """Repair every record, on `parallel` threads; the number that failed."""
+
+        def one(record: TaskRecord) -> bool:
             try:
                 repair(record)
             except Exception as e:  # the boundary: this task is skipped, the others go on
-                failed += 1
-                self._failed(step, record, e)
-            else:
+                with self._lock:
+                    self._failed(step, record, e)
+                return False
+            with self._lock:
                 self.failing.pop(record.id, None)
-        return failed
+            return True
+
+        if parallel <= 1:
+            return sum(not one(record) for record in records)
+        with ThreadPoolExecutor(parallel, thread_name_prefix=f"aidetect-{step}") as pool:
+            return sum(not ok for ok in pool.map(one, records))
 
     def each_cr(
         self, step: str, objs: Iterable[dict[str, Any]], repair: Callable[[dict[str, Any]], None]
@@ -131,7 +144,9 @@ def enforce_ttls(deps: OperatorDeps, boundary: TaskBoundary) -> int:
         else:
             deps.db.mark_cr_deleted(record.id)
 
-    return boundary.each("enforce_ttls", deps.db.past_ttl(deps.scope), delete)
+    # Each deletion is a round trip, then the finalizer's: one after another they fell behind
+    # the tasks finishing (make bench-memory, 17 tasks/s with a 5 s TTL)
+    return boundary.each("enforce_ttls", deps.db.past_ttl(deps.scope), delete, parallel=4)
 
 
 def requeue_stuck(deps: OperatorDeps, boundary: TaskBoundary) -> int:

@@ -136,3 +136,23 @@ def test_the_drift_check_runs_only_when_due(monkeypatch: pytest.MonkeyPatch) -> 
     assert calls == ["ttls"]
     resync.resync_once(FakeDeps(), boundary(), drift=True)  # type: ignore[arg-type]
     assert calls == ["ttls", "ttls", "drift"]
+
+
+def test_a_parallel_pass_repairs_the_others_and_counts_the_failure(
+    events: list[dict[str, Any]],
+) -> None:
+    records = [task_record(n=i) for i in range(20)]
+    repaired: list[TaskRecord] = []
+
+    def repair(record: TaskRecord) -> None:
+        if record is records[7]:
+            raise RuntimeError("boom")
+        repaired.append(record)
+
+    boundary_ = boundary()
+    assert boundary_.each("enforce_ttls", records, repair, parallel=4) == 1
+    assert sorted(r.name for r in repaired) == sorted(
+        r.name for r in records if r is not records[7]
+    )
+    assert set(boundary_.failing) == {records[7].id}
+    assert len(events) == 1
