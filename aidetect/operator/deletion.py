@@ -7,7 +7,7 @@ from uuid import UUID
 
 from aidetect.core import conditions
 from aidetect.core.logs import task_log
-from aidetect.core.states import Phase
+from aidetect.core.states import TERMINAL, Phase
 from aidetect.operator.deps import OperatorDeps
 
 log = logging.getLogger("aidetect.operator.deletion")
@@ -16,8 +16,11 @@ log = logging.getLogger("aidetect.operator.deletion")
 def cancel_on_delete(deps: OperatorDeps, uid: str) -> None:
     """Mark an unfinished task Cancelled (workers then skip it) and note that its CR is gone."""
     task_id = UUID(uid)
-    if deps.db.find_task(task_id) is None:
+    record = deps.db.find_task(task_id)
+    if record is None:
         return
+    if record.phase in TERMINAL and record.cr_deleted_at is not None:
+        return  # nothing to cancel, and already noted (the TTL or the finalizer did it)
     if deps.db.transition(
         task_id, Phase.CANCELLED, conditions.REASON_CANCELLED, "the DetectionTask was deleted"
     ):

@@ -258,7 +258,7 @@ def test_stats_and_metrics_read_the_real_database(api: TestClient) -> None:
 
     assert stats.status_code == 200
     assert set(stats.json()["phases"]) == {str(p) for p in Phase}
-    assert "aidetect_api_database_up 1" in metrics.text.splitlines()
+    assert "aidetect_api_database_up 1.0" in metrics.text.splitlines()
 
 
 @pytest.mark.parametrize(
