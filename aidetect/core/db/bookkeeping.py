@@ -67,13 +67,18 @@ class Bookkeeping(TaskStore):
             namespaces=namespaces,
         )
 
+    PAST_TTL_LIMIT = 500
+
     def past_ttl(self, namespaces: Sequence[str] | None = None) -> list[TaskRecord]:
-        """Finished tasks whose CR still exists and whose ttlSecondsAfterFinished has passed."""
+        """Finished tasks whose CR still exists and whose ttlSecondsAfterFinished has passed,
+        the longest past first, at most PAST_TTL_LIMIT."""
         return self._select_where(
             """phase IN ('Succeeded', 'Failed') AND cr_deleted_at IS NULL
                AND ttl_seconds_after_finished IS NOT NULL
                AND extract(epoch FROM now() - finished_at) > ttl_seconds_after_finished""",
             namespaces=namespaces,
+            order="finished_at",
+            limit=self.PAST_TTL_LIMIT,
         )
 
     def stuck(

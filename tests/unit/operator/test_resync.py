@@ -156,3 +156,38 @@ def test_a_parallel_pass_repairs_the_others_and_counts_the_failure(
     )
     assert set(boundary_.failing) == {records[7].id}
     assert len(events) == 1
+
+
+def test_ttls_are_enforced_query_after_query_until_none_is_due(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    due = [task_record(n=i, phase=Phase.SUCCEEDED) for i in range(7)]
+    deleted: list[str] = []
+
+    def delete_task(_api: object, _namespace: str, name: str, **_: object) -> bool:
+        deleted.append(name)
+        return True
+
+    monkeypatch.setattr(k8s, "delete_task", delete_task)
+
+    class Db:
+        PAST_TTL_LIMIT = 3
+        queries = 0
+
+        def past_ttl(self, _scope: object) -> list[TaskRecord]:
+            self.queries += 1
+            remaining = [r for r in due if r.name not in deleted]
+            return remaining[: self.PAST_TTL_LIMIT]
+
+        def mark_cr_deleted(self, _task_id: UUID) -> None:
+            pass
+
+    class Deps:
+        kube = object()
+        scope = None
+        db = Db()
+
+    deps = Deps()
+    assert resync.enforce_ttls(deps, TaskBoundary(deps)) == 0  # type: ignore[arg-type]
+    assert sorted(deleted) == sorted(r.name for r in due)
+    assert deps.db.queries == 3  # 3 + 3 + 1: the short third query ends the pass
