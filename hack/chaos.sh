@@ -22,7 +22,9 @@ state=$(mktemp -d "${TMPDIR:-/tmp}/aidetect-chaos.XXXXXX")
 unset KUBECONFIG AIDETECT_DATABASE_URL AIDETECT_AMQP_URL
 export AIDETECT_STATE_DIR=$state
 AIDETECT_API_PORT=$(free_port); AIDETECT_OPERATOR_LIVENESS_PORT=$(free_port)
-export AIDETECT_API_PORT AIDETECT_OPERATOR_LIVENESS_PORT
+# Ports of their own for the probes and /metrics too, so that this stack runs beside `make up`
+AIDETECT_OPERATOR_READINESS_PORT=$(free_port); AIDETECT_WORKER_HEALTH_PORT=$(free_port)
+export AIDETECT_API_PORT AIDETECT_OPERATOR_LIVENESS_PORT AIDETECT_OPERATOR_READINESS_PORT AIDETECT_WORKER_HEALTH_PORT
 
 # keep_logs: what the run leaves behind for a reader, outside the state dir that down removes.
 keep_logs() {

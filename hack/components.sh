@@ -5,9 +5,10 @@
 #                                               command, environment and ports; after a kill -9 too
 #   hack/components.sh stop    STATE_DIR
 # Logs: STATE_DIR/logs/{operator,worker,api}.log (a restart appends); pids: STATE_DIR/NAME.pid;
-# the API token: STATE_DIR/api-token. The API listens on AIDETECT_API_PORT (8000) and the
-# operator's liveness probe on AIDETECT_OPERATOR_LIVENESS_PORT (8080), both as the first start
-# found them: they are kept in STATE_DIR/components.env for restarts.
+# the API token: STATE_DIR/api-token. The API listens on AIDETECT_API_PORT (8000), the operator's
+# probes on AIDETECT_OPERATOR_LIVENESS_PORT (8080) and _READINESS_PORT (8081, with /metrics), the
+# worker's on AIDETECT_WORKER_HEALTH_PORT (8082, with /metrics), all as the first start found
+# them: they are kept in STATE_DIR/components.env for restarts.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -25,7 +26,9 @@ environment() {
     [ -f "$state/api-token" ] || random_hex 24 > "$state/api-token"
     {
       echo "export AIDETECT_API_PORT=${AIDETECT_API_PORT:-8000} AIDETECT_LOG_FORMAT=${AIDETECT_LOG_FORMAT:-text}"
-      [ -z "${AIDETECT_OPERATOR_LIVENESS_PORT:-}" ] || echo "export AIDETECT_OPERATOR_LIVENESS_PORT=$AIDETECT_OPERATOR_LIVENESS_PORT"
+      for port in AIDETECT_OPERATOR_LIVENESS_PORT AIDETECT_OPERATOR_READINESS_PORT AIDETECT_WORKER_HEALTH_PORT; do
+        [ -z "${!port:-}" ] || echo "export $port=${!port}"
+      done
       if [ -z "${HF_HUB_OFFLINE:-}" ] && ! curl -fsS --max-time 5 -o /dev/null https://huggingface.co 2>/dev/null; then
         log "the Hugging Face hub is not reachable: HF_HUB_OFFLINE=1 (the default profile falls back to a demo model)"
         echo "export HF_HUB_OFFLINE=1"
