@@ -73,6 +73,7 @@ class Knobs:
     memory_tasks: int = 50_000  # --memory only
     memory_round: int = 1000
     memory_ttl: int = 5
+    memory_load: float = 0.5  # later rounds paced at this share of the first round's rate
 
 
 QUICK = Knobs(
@@ -282,22 +283,33 @@ class Bench:
         self.figures.live_crs = len(self.watch.live)
 
     def step_memory(self) -> None:
-        """Rounds of tasks with a TTL (so the live count stays bounded); RSS after each round."""
+        """Rounds of tasks with a TTL; RSS and live CRs after each round.
+
+        The first round runs as fast as the threads go, and its rate is the system's; the others
+        are paced at BENCH_MEMORY_LOAD of it, a load the TTL deletions can follow, so that the
+        live CRs stay bounded and a growing RSS would mean memory held per task processed, not
+        a backlog of live CRs (the RSS per live CR is the live-CRs step's figure)."""
         k = self.knobs
         assert self.operator_pid is not None
         paths: list[CreatePath] = [
             replace(self.kubectl, ttl=k.memory_ttl),
             replace(self.rest, ttl=k.memory_ttl),
         ]
-        done = 0
+        done, rate = 0, None
         while done < k.memory_tasks:
             n = min(k.memory_round, k.memory_tasks - done)
             label = f"memory {done + n}/{k.memory_tasks}"
-            self.finished(self.runner.run(label, self.plan(paths, n), note=self.live_note))
+            result = self.finished(
+                self.runner.run(label, self.plan(paths, n), rate=rate, note=self.live_note)
+            )
+            if rate is None and result.per_s:
+                rate = result.per_s * k.memory_load
+                self.figures.memory_rate = rate
+                print(f"[bench] memory: later rounds paced at {rate:.1f} tasks/s", flush=True)
             done += n
-            rss = rss_mib(self.operator_pid) or 0.0
-            self.figures.flatness.append((done, rss))
-            print(f"[bench] memory: {done} processed, operator RSS {rss:.0f} MiB", flush=True)
+            rss, live = self.operator_rss() or 0.0, len(self.watch.live)
+            self.figures.flatness.append((done, rss, live))
+            print(f"[bench] memory: {done} processed, operator RSS {rss:.0f} MiB, live {live}")
 
     def step_audit(self) -> None:
         audit = self.state / "control-plane" / "audit.log"

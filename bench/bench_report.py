@@ -45,7 +45,8 @@ class Figures:
     rss_live_mib: float | None = None
     rss_peak_mib: float | None = None
     writes: dict[str, WriteCount] = field(default_factory=dict)  # "rest", "kubectl", ...
-    flatness: list[tuple[int, float]] = field(default_factory=list)  # (processed, RSS MiB)
+    flatness: list[tuple[int, float, int]] = field(default_factory=list)  # (processed, MiB, live)
+    memory_rate: float | None = None  # tasks/s of the paced memory rounds
     others_cpu: dict[str, float] = field(default_factory=dict)  # step -> % of the CPU not ours
     problems: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
@@ -212,7 +213,8 @@ def memory_rows(f: Figures) -> list[Row]:
         processed = f"{f.flatness[-1][0]:,}".replace(",", " ")
         rows.append(
             Row(
-                f"operator RSS drift while {processed} tasks were processed",
+                f"operator RSS drift while {processed} tasks were processed "
+                f"(live CRs at most {max(live for _, _, live in f.flatness)})",
                 _fmt(drift, 1, " %"),
                 "± 10 %",
                 _at_most(10, drift),
@@ -221,12 +223,12 @@ def memory_rows(f: Figures) -> list[Row]:
     return rows
 
 
-def flatness_drift(samples: Sequence[tuple[int, float]]) -> float | None:
+def flatness_drift(samples: Sequence[tuple[int, float, int]]) -> float | None:
     """The largest deviation, in %, from the median RSS of the samples after the first 10 %."""
     if len(samples) < 2:
         return None
     last = samples[-1][0]
-    settled = [rss for processed, rss in samples if processed >= 0.1 * last]
+    settled = [rss for processed, rss, _ in samples if processed >= 0.1 * last]
     middle = statistics.median(settled)
     return max(abs(rss - middle) for rss in settled) / middle * 100
 
@@ -280,8 +282,11 @@ def render_markdown(f: Figures, machine: dict[str, Any], title: str, memory: boo
         kinds = ", ".join(f"{k} {v:.3f}" for k, v in f.zero_shot_ratios.items())
         lines += [f"`score()` ÷ bare forward loop per zero-shot kind: {kinds}.", ""]
     if f.flatness:
-        samples = ", ".join(f"{n}: {rss:.0f}" for n, rss in f.flatness)
-        lines += [f"Operator RSS (MiB) by tasks processed: {samples}.", ""]
+        samples = ", ".join(f"{n}: {rss:.0f} ({live})" for n, rss, live in f.flatness)
+        rate = (
+            f", after the first round paced at {f.memory_rate:.1f} tasks/s" if f.memory_rate else ""
+        )
+        lines += [f"Operator RSS in MiB (live CRs) by tasks processed{rate}: {samples}.", ""]
     settings = ", ".join(f"{k}={v}" for k, v in f.settings.items())
     lines += [f"Settings: {settings}.", ""]
     if f.problems:

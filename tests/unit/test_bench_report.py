@@ -74,7 +74,7 @@ def test_percentile_is_nearest_rank() -> None:
 
 
 def test_flatness_drift_leaves_the_warm_up_out() -> None:
-    samples = [(1000, 100.0), (10_000, 200.0), (20_000, 210.0), (30_000, 190.0)]
+    samples = [(1000, 100.0, 90), (10_000, 200.0, 95), (20_000, 210.0, 80), (30_000, 190.0, 85)]
     assert flatness_drift(samples) == pytest.approx(5.0)
 
 
@@ -104,7 +104,9 @@ def test_write_block_replaces_only_its_own_block(tmp_path: Path) -> None:
 
 
 def test_the_memory_run_shows_only_what_it_measured() -> None:
-    f = Figures(rss_start_mib=78.0, flatness=[(1000, 120.0), (2000, 126.0)])
+    f = Figures(rss_start_mib=78.0, flatness=[(1000, 120.0, 40), (2000, 126.0, 70)])
+    f.memory_rate = 12.5
     text = render_markdown(f, MACHINE, "`make bench-memory`", memory=True)
-    assert "drift while 2 000 tasks were processed" in text
+    assert "drift while 2 000 tasks were processed (live CRs at most 70)" in text
+    assert "paced at 12.5 tasks/s: 1000: 120 (40), 2000: 126 (70)." in text
     assert "kopf floor" not in text and "live CRs (" not in text
