@@ -74,6 +74,8 @@ class Knobs:
     memory_round: int = 1000
     memory_ttl: int = 5
     memory_load: float = 0.5  # later rounds paced at this share of the first round's rate
+    memory_live: int = 1000  # after a round, wait (up to memory_drain_timeout) for live <= this
+    memory_drain_timeout: float = 120.0
 
 
 QUICK = Knobs(
@@ -286,9 +288,10 @@ class Bench:
         """Rounds of tasks with a TTL; RSS and live CRs after each round.
 
         The first round runs as fast as the threads go, and its rate is the system's; the others
-        are paced at BENCH_MEMORY_LOAD of it, a load the TTL deletions can follow, so that the
-        live CRs stay bounded and a growing RSS would mean memory held per task processed, not
-        a backlog of live CRs (the RSS per live CR is the live-CRs step's figure)."""
+        are paced at BENCH_MEMORY_LOAD of it, a load the TTL deletions should follow. Each
+        sample is taken once the live CRs are back to BENCH_MEMORY_LIVE at most (a slow machine
+        makes the deletions lag), so that a growing RSS means memory held per task processed,
+        not a backlog of live CRs (the RSS per live CR is the live-CRs step's figure)."""
         k = self.knobs
         assert self.operator_pid is not None
         paths: list[CreatePath] = [
@@ -307,9 +310,21 @@ class Bench:
                 self.figures.memory_rate = rate
                 print(f"[bench] memory: later rounds paced at {rate:.1f} tasks/s", flush=True)
             done += n
+            self.drain_live(k.memory_live, k.memory_drain_timeout)
             rss, live = self.operator_rss() or 0.0, len(self.watch.live)
             self.figures.flatness.append((done, rss, live))
             print(f"[bench] memory: {done} processed, operator RSS {rss:.0f} MiB, live {live}")
+
+    def drain_live(self, bound: int, timeout: float) -> None:
+        """Wait until the TTL deletions bring the live CRs down to `bound`, or `timeout`."""
+        end = time.monotonic() + timeout
+        while len(self.watch.live) > bound and time.monotonic() < end:
+            time.sleep(1.0)
+        if len(self.watch.live) > bound:
+            self.figures.problems.append(
+                f"memory: {len(self.watch.live)} live CRs after {timeout:.0f} s of waiting "
+                f"for at most {bound}: the TTL deletions fell behind"
+            )
 
     def step_audit(self) -> None:
         audit = self.state / "control-plane" / "audit.log"
