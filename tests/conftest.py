@@ -22,7 +22,8 @@ BEFORE_THE_OPERATOR = ("test_crd_printing.py",)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test by its folder, so `-m unit` and `-m e2e` select them; run the modules of
+    """Mark each test by its folder, so `-m unit` and `-m e2e` select them (a contract test is
+    e2e against the real service, unit against the in-memory one); run the modules of
     BEFORE_THE_OPERATOR first."""
     for item in items:
         parts = Path(str(item.fspath)).relative_to(REPO_ROOT).parts
@@ -30,6 +31,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.unit)
         elif "e2e" in parts:
             item.add_marker(pytest.mark.e2e)
+        elif "contract" in parts and item.get_closest_marker("e2e") is None:
+            item.add_marker(pytest.mark.unit)  # the in-memory run of a contract test
     items.sort(key=lambda item: Path(str(item.fspath)).name not in BEFORE_THE_OPERATOR)
 
 

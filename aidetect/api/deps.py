@@ -20,6 +20,7 @@ from aidetect.api.routing import request_tenant
 from aidetect.api.tenants import Tenant, TenantRegistry
 from aidetect.core.config import DatabaseSettings, Settings
 from aidetect.core.db import Database
+from aidetect.core.seams import TaskReader
 
 
 class LazyDatabase:
@@ -73,11 +74,11 @@ def get_database(request: Request) -> LazyDatabase:
 LazyDbDep = Annotated[LazyDatabase, Depends(get_database)]
 
 
-def get_db(database: LazyDbDep) -> Database:
+def get_db(database: LazyDbDep) -> TaskReader:
     return database.get()
 
 
-DbDep = Annotated[Database, Depends(get_db)]
+DbDep = Annotated[TaskReader, Depends(get_db)]
 
 
 def get_kube(request: Request) -> client.ApiClient:

@@ -22,7 +22,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pika
 import pika.exceptions
@@ -33,6 +33,9 @@ from aidetect.core.config import AmqpSettings
 from aidetect.core.errors import QueueUnavailable
 from aidetect.core.models import CamelModel, TaskEvent, TaskMessage
 from aidetect.core.retrying import during_outages
+
+if TYPE_CHECKING:
+    from aidetect.core.seams import AckChannel, MessageBroker
 
 log = logging.getLogger("aidetect.queue")
 
@@ -74,8 +77,8 @@ class Delivery:
     redelivered: bool
     delivery_count: int  # previous deliveries: 0 on the first (quorum x-delivery-count)
     headers: dict[str, Any]
-    channel: BlockingChannel
-    broker: Broker  # the connection it came on: only there can it be acked
+    channel: AckChannel
+    broker: MessageBroker  # the connection it came on: only there can it be acked
 
     @property
     def attempt(self) -> int:

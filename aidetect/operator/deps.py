@@ -15,15 +15,16 @@ from aidetect.core.errors import DatabaseUnavailable
 from aidetect.core.profiles import ProfileSet
 from aidetect.core.queue import SharedPublisher
 from aidetect.core.retrying import during_outages
+from aidetect.core.seams import OperatorTasks, TaskPublisher
 
 
 @dataclass
 class OperatorDeps:
     settings: Settings
-    db: Database
+    db: OperatorTasks
     kube: client.ApiClient
     profiles: ProfileSet
-    publisher: SharedPublisher
+    publisher: TaskPublisher
     # Set at startup to DelayedSync.schedule; None (tests, tools) syncs a new task at once.
     show_status_later: Callable[[UUID], None] | None = None
     # Set by the events consumer to ProgressThrottle.holds: whether a running task's progress

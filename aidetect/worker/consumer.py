@@ -37,6 +37,7 @@ from aidetect.core.health import HealthServer, serve_probes
 from aidetect.core.models import TaskMessage
 from aidetect.core.queue import Broker, Delivery, SharedPublisher, reconnecting, task_queue
 from aidetect.core.retrying import during_outages
+from aidetect.core.seams import MessageBroker
 from aidetect.worker import metrics
 from aidetect.worker.acks import AckLedger
 from aidetect.worker.batcher import Inbox, Pending
@@ -142,7 +143,7 @@ class Worker:
                 # redeliveries find the results already written.
                 log.info("connection lost before a batch was settled; it will be redelivered")
 
-    def _settle(self, broker: Broker, decisions: list[Decision]) -> None:
+    def _settle(self, broker: MessageBroker, decisions: list[Decision]) -> None:
         """Carry out a batch's decisions on the connection's thread: acks in as few frames as
         the unsettled deliveries allow, dead letters, and retries after their delay."""
         try:
@@ -165,12 +166,12 @@ class Worker:
         except QueueUnavailable as e:
             log.warning("could not settle deliveries (%s); the broker will redeliver them", e)
 
-    def _hand_back(self, broker: Broker, d: Delivery) -> None:
+    def _hand_back(self, broker: MessageBroker, d: Delivery) -> None:
         Worker._nack_quietly(broker, d)
         self.ledger.settled([d])
 
     @staticmethod
-    def _nack_quietly(broker: Broker, d: Delivery) -> None:
+    def _nack_quietly(broker: MessageBroker, d: Delivery) -> None:
         try:
             broker.nack(d, requeue=True)
         except QueueUnavailable as e:
@@ -244,7 +245,7 @@ class Worker:
                     log.warning("heartbeat not recorded: %s", e)
                 next_beat = time.monotonic() + self.cfg.heartbeat_seconds
 
-    def _lost(self, broker: Broker, error: QueueUnavailable) -> None:
+    def _lost(self, broker: MessageBroker, error: QueueUnavailable) -> None:
         self.state.connected = False
         dropped = self.inbox.drain()  # prefetched on the dead channel: the broker redelivers
         self.ledger.forget()
@@ -303,7 +304,7 @@ class Worker:
         log.info("drained; exiting")
         return 0
 
-    def _settle_last(self, broker: Broker, infer: threading.Thread) -> None:
+    def _settle_last(self, broker: MessageBroker, infer: threading.Thread) -> None:
         broker.cancel_consumers()
         for p in self.inbox.drain():
             self._hand_back(broker, p.delivery)
@@ -322,9 +323,9 @@ def prefetch_for(max_batch: int) -> int:
     return 3 * max_batch
 
 
-def _by_connection(decisions: list[Decision]) -> list[tuple[Broker, list[Decision]]]:
+def _by_connection(decisions: list[Decision]) -> list[tuple[MessageBroker, list[Decision]]]:
     """A batch's decisions grouped by the connection their deliveries came on."""
-    groups: dict[int, tuple[Broker, list[Decision]]] = {}
+    groups: dict[int, tuple[MessageBroker, list[Decision]]] = {}
     for decision in decisions:
         broker = decision.delivery.broker
         groups.setdefault(id(broker), (broker, []))[1].append(decision)

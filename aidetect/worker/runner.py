@@ -33,7 +33,6 @@ from aidetect.core.db import (
     BatchSnapshot,
     CachedScore,
     CacheWrite,
-    Database,
     ItemsWanted,
     TaskResults,
     WriteOutcome,
@@ -41,7 +40,8 @@ from aidetect.core.db import (
 from aidetect.core.errors import PermanentError, QueueUnavailable, TransientError
 from aidetect.core.logs import task_log
 from aidetect.core.models import EventType, ItemResult, TaskEvent, TaskMessage, TaskRecord
-from aidetect.core.queue import Delivery, SharedPublisher
+from aidetect.core.queue import Delivery
+from aidetect.core.seams import EventPublisher, WorkerTasks
 from aidetect.core.states import TERMINAL, Phase
 from aidetect.worker import metrics
 from aidetect.worker.backoff import retry_delay
@@ -66,8 +66,8 @@ class BatchRunner:
     def __init__(
         self,
         *,
-        db: Database,
-        publisher: SharedPublisher,
+        db: WorkerTasks,
+        publisher: EventPublisher,
         detectors: dict[str, Detector],
         worker: str,
         retry_base: float,

@@ -13,9 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from aidetect.core.calibration import probability_for
-from aidetect.core.db import CachedScore, CacheWrite, Database, ItemToScore, text_sha256
+from aidetect.core.db import CachedScore, CacheWrite, ItemToScore, text_sha256
 from aidetect.core.models import Granularity, Score, SentenceScore
 from aidetect.core.profiles import DetectorProfile
+from aidetect.core.seams import WorkerTasks
 from aidetect.worker.detectors.base import Detector
 
 
@@ -71,7 +72,7 @@ def cache_key(wanted: ToScore) -> tuple[str, str]:
 
 
 def cached_scores(
-    db: Database, detector: Detector, wanted: Sequence[ToScore]
+    db: WorkerTasks, detector: Detector, wanted: Sequence[ToScore]
 ) -> dict[tuple[str, str], CachedScore]:
     """The raw scores the result cache already has for these items (none for demo models)."""
     if detector.demo or not wanted:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from aidetect.core.db.rows import TASK_COLUMNS, task_record
@@ -67,7 +67,7 @@ class Bookkeeping(TaskStore):
             namespaces=namespaces,
         )
 
-    PAST_TTL_LIMIT = 500
+    PAST_TTL_LIMIT: ClassVar[int] = 500
 
     def past_ttl(self, namespaces: Sequence[str] | None = None) -> list[TaskRecord]:
         """Finished tasks whose CR still exists and whose ttlSecondsAfterFinished has passed,

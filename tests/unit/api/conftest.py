@@ -17,7 +17,8 @@ from aidetect.api import deps
 from aidetect.api.main import create_app
 from aidetect.api.readiness import ReadinessChecker
 from aidetect.core.config import AmqpSettings, ApiSettings, Settings
-from tests.unit.api.fakes import FakeApiServer, FakeDatabase, FakeLazyDatabase
+from aidetect.core.memory import MemoryDatabase
+from tests.unit.api.fakes import FakeApiServer, FakeLazyDatabase
 
 TOKEN = "unit-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -53,8 +54,8 @@ def make_settings(**api: object) -> Settings:
 
 
 @pytest.fixture
-def fake_db() -> FakeDatabase:
-    return FakeDatabase()
+def fake_db() -> MemoryDatabase:
+    return MemoryDatabase()
 
 
 @pytest.fixture
@@ -80,7 +81,7 @@ def amqp() -> AmqpSwitch:
 
 @pytest.fixture
 def build_app(
-    fake_db: FakeDatabase, apiserver: FakeApiServer, amqp: AmqpSwitch
+    fake_db: MemoryDatabase, apiserver: FakeApiServer, amqp: AmqpSwitch
 ) -> Iterator[Callable[..., FastAPI]]:
     """create_app(settings) with the fakes in place of the database, apiserver and broker.
 

@@ -1,6 +1,7 @@
-"""In-memory stand-ins for the API's two seams: the database and the kube-apiserver.
+"""Stand-ins for the API's two seams: records for the database, and the kube-apiserver.
 
-`FakeDatabase` implements the `core.db.Database` methods the API calls. `FakeApiServer` sits
+The database is `core.memory.MemoryDatabase` (held to Postgres's semantics by tests/contract);
+`task_record` and `scored` make rows to `restore` into it. `FakeApiServer` sits
 under a real kubernetes `ApiClient` in place of urllib3's pool manager, so the real `core.k8s`
 helpers run unchanged and only the HTTP exchange is faked.
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
@@ -21,8 +21,8 @@ import urllib3
 from kubernetes import client
 
 from aidetect.core import crd
-from aidetect.core.errors import DatabaseUnavailable
-from aidetect.core.models import ItemResult, Progress, TaskRecord, TaskResult, Transition
+from aidetect.core.memory import MemoryDatabase
+from aidetect.core.models import ItemResult, Progress, TaskRecord, TaskResult
 from aidetect.core.states import TERMINAL, Phase
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -72,91 +72,13 @@ def scored(record: TaskRecord) -> tuple[TaskRecord, list[ItemResult]]:
     return done, [item]
 
 
-class FakeDatabase:
-    """The `Database` methods the API uses, over dicts; `up = False` simulates an outage."""
-
-    def __init__(self) -> None:
-        self.up = True
-        self.tasks: dict[uuid.UUID, TaskRecord] = {}
-        self.item_results: dict[uuid.UUID, list[ItemResult]] = {}
-        self.logs: dict[uuid.UUID, list[Transition]] = {}
-        self.heartbeats: list[dict[str, Any]] = []
-
-    def add(self, record: TaskRecord, items: list[ItemResult] | None = None) -> TaskRecord:
-        self.tasks[record.id] = record
-        self.item_results[record.id] = items or []
-        self.logs[record.id] = [
-            Transition(from_phase=None, to_phase=Phase.PENDING, reason="Recorded", at=T0)
-        ]
-        return record
-
-    def _check(self) -> None:
-        if not self.up:
-            raise DatabaseUnavailable("cannot connect to the database: connection refused")
-
-    def ping(self) -> None:
-        self._check()
-
-    def find_task(self, task_id: uuid.UUID) -> TaskRecord | None:
-        self._check()
-        return self.tasks.get(task_id)
-
-    def items(self, task_id: uuid.UUID) -> list[ItemResult]:
-        self._check()
-        return self.item_results.get(task_id, [])
-
-    def transitions(self, task_id: uuid.UUID) -> list[Transition]:
-        self._check()
-        return self.logs.get(task_id, [])
-
-    def list_tasks(
-        self,
-        *,
-        phase: Phase | None = None,
-        namespaces: Sequence[str] | None = None,
-        detector: str | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> Any:
-        from aidetect.core.db import TaskPage
-        from aidetect.core.db.rows import decode_cursor, encode_cursor
-
-        self._check()
-        rows = sorted(self.tasks.values(), key=lambda t: (t.created_at, t.id), reverse=True)
-        if cursor:  # the real keyset cursor
-            after = decode_cursor(cursor)
-            rows = [t for t in rows if (t.created_at, t.id) < after]
-        rows = [
-            t
-            for t in rows
-            if (phase is None or t.phase == phase)
-            and (namespaces is None or t.namespace in namespaces)
-            and (detector is None or t.detector == detector)
-        ]
-        page = rows[:limit]
-        more = len(rows) > limit
-        next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if more else None
-        return TaskPage(tasks=page, next_cursor=next_cursor)
-
-    def workers(self) -> list[dict[str, Any]]:
-        self._check()
-        return self.heartbeats
-
-    def phase_counts(self) -> dict[str, int]:
-        self._check()
-        counts: dict[str, int] = {}
-        for t in self.tasks.values():
-            counts[t.phase] = counts.get(t.phase, 0) + 1
-        return counts
-
-
 @dataclass
 class FakeLazyDatabase:
     """Stands in for `deps.LazyDatabase`."""
 
-    db: FakeDatabase
+    db: MemoryDatabase
 
-    def get(self) -> FakeDatabase:
+    def get(self) -> MemoryDatabase:
         self.db.ping()
         return self.db
 

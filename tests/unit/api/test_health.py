@@ -14,8 +14,9 @@ from aidetect.api.main import create_app
 from aidetect.api.readiness import ReadinessChecker, with_probe_timeouts
 from aidetect.core.config import DatabaseSettings, KubeSettings
 from aidetect.core.errors import QueueUnavailable
+from aidetect.core.memory import MemoryDatabase
 from tests.unit.api.conftest import AUTH, AmqpSwitch, make_settings
-from tests.unit.api.fakes import FakeApiServer, FakeDatabase
+from tests.unit.api.fakes import FakeApiServer
 
 KUBECONFIG = """apiVersion: v1
 kind: Config
@@ -27,7 +28,7 @@ current-context: x
 
 
 def test_healthz_is_ok_while_every_dependency_is_down(
-    api: TestClient, fake_db: FakeDatabase, apiserver: FakeApiServer, amqp: AmqpSwitch
+    api: TestClient, fake_db: MemoryDatabase, apiserver: FakeApiServer, amqp: AmqpSwitch
 ) -> None:
     fake_db.up, apiserver.down = False, True
     amqp.error = QueueUnavailable("refused")
@@ -46,7 +47,7 @@ def test_readyz_is_200_when_all_three_answer(api: TestClient) -> None:
 
 
 def test_readyz_without_a_token_names_the_failed_checks_and_no_internals(
-    api: TestClient, fake_db: FakeDatabase, amqp: AmqpSwitch, caplog: pytest.LogCaptureFixture
+    api: TestClient, fake_db: MemoryDatabase, amqp: AmqpSwitch, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake_db.up = False
     amqp.error = QueueUnavailable("cannot connect to RabbitMQ at rabbit.internal:5672: refused")

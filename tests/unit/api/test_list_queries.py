@@ -9,8 +9,9 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from aidetect.core.memory import MemoryDatabase
 from tests.unit.api.conftest import AUTH
-from tests.unit.api.fakes import FakeDatabase, task_record
+from tests.unit.api.fakes import task_record
 
 BAD_FILTERS = [
     ("namespace=a%00b", "query.namespace"),
@@ -36,9 +37,9 @@ def test_a_malformed_filter_is_422_naming_it(api: TestClient, query: str, field:
     assert error["details"][0]["field"] == field
 
 
-def test_well_formed_filters_still_filter(api: TestClient, fake_db: FakeDatabase) -> None:
-    wanted = fake_db.add(task_record(n=1, namespace="team-a", detector="log-rank"))
-    fake_db.add(task_record(n=2, namespace="team-a"))
+def test_well_formed_filters_still_filter(api: TestClient, fake_db: MemoryDatabase) -> None:
+    wanted = fake_db.restore(task_record(n=1, namespace="team-a", detector="log-rank"))
+    fake_db.restore(task_record(n=2, namespace="team-a"))
 
     response = api.get("/tasks?namespace=team-a&detector=log-rank", headers=AUTH)
 

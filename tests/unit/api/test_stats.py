@@ -2,31 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from typing import Any
 
 from fastapi.testclient import TestClient
 
+from aidetect.core.memory import MemoryDatabase
 from aidetect.core.states import Phase
 from tests.unit.api.conftest import AUTH
-from tests.unit.api.fakes import FakeDatabase, task_record
+from tests.unit.api.fakes import task_record
 
-HEARTBEAT = {
+HEARTBEAT: dict[str, Any] = {
     "worker": "worker-0",
     "node": "gpu-1",
     "detectors": ["roberta-openai"],
     "model_version": "m@1",
     "device": "cuda",
-    "started_at": datetime(2025, 1, 1, tzinfo=UTC),
-    "last_seen": datetime(2025, 1, 1, 0, 1, tzinfo=UTC),
     "last_batch_seconds": 0.25,
     "last_batch_size": 8,
-    "queue_depth": None,
 }
 
 
-def test_stats_lists_workers_and_every_phase(api: TestClient, fake_db: FakeDatabase) -> None:
-    fake_db.heartbeats.append(HEARTBEAT)
-    fake_db.add(task_record(Phase.RUNNING))
+def test_stats_lists_workers_and_every_phase(api: TestClient, fake_db: MemoryDatabase) -> None:
+    fake_db.heartbeat(**HEARTBEAT)
+    fake_db.restore(task_record(Phase.RUNNING))
 
     response = api.get("/stats", headers=AUTH)
 
@@ -38,10 +36,10 @@ def test_stats_lists_workers_and_every_phase(api: TestClient, fake_db: FakeDatab
 
 
 def test_metrics_expose_task_gauge_and_request_counter(
-    api: TestClient, fake_db: FakeDatabase
+    api: TestClient, fake_db: MemoryDatabase
 ) -> None:
-    fake_db.add(task_record(Phase.QUEUED, n=1))
-    fake_db.add(task_record(Phase.QUEUED, n=2))
+    fake_db.restore(task_record(Phase.QUEUED, n=1))
+    fake_db.restore(task_record(Phase.QUEUED, n=2))
     api.get("/healthz")
     api.get("/healthz")
 
@@ -58,7 +56,7 @@ def test_metrics_expose_task_gauge_and_request_counter(
 
 
 def test_metrics_still_answer_while_the_database_is_down(
-    api: TestClient, fake_db: FakeDatabase
+    api: TestClient, fake_db: MemoryDatabase
 ) -> None:
     fake_db.up = False
 

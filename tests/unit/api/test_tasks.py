@@ -9,9 +9,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from aidetect.core.k8s import FINALIZER, LABEL_SOURCE
+from aidetect.core.memory import MemoryDatabase
 from aidetect.core.states import Phase
 from tests.unit.api.conftest import AUTH
-from tests.unit.api.fakes import FakeApiServer, FakeDatabase, scored, task_record
+from tests.unit.api.fakes import FakeApiServer, scored, task_record
 
 
 def test_predict_creates_a_cr_whose_uid_is_the_task_id(
@@ -53,13 +54,14 @@ def test_predict_batch_passes_every_field_in_camel_case(
     assert cr["spec"] == {**request, "priority": 0}
 
 
-def test_predict_never_touches_the_database(api: TestClient, fake_db: FakeDatabase) -> None:
+def test_predict_never_touches_the_database(api: TestClient, fake_db: MemoryDatabase) -> None:
     fake_db.up = False  # any database call would now answer 503
 
     response = api.post("/predict", json={"text": "x"}, headers=AUTH)
 
     assert response.status_code == 202
-    assert fake_db.tasks == {}
+    fake_db.up = True
+    assert fake_db.phase_counts() == {}
 
 
 BAD_REQUESTS: list[tuple[str, Any, str]] = [
@@ -190,10 +192,10 @@ def test_apiserver_down_gives_503_with_retry_after(
 
 
 def test_status_returns_the_task_with_items_and_transitions(
-    api: TestClient, fake_db: FakeDatabase
+    api: TestClient, fake_db: MemoryDatabase
 ) -> None:
     record, items = scored(task_record())
-    fake_db.add(record, items)
+    fake_db.restore(record, items)
 
     response = api.get(f"/status/{record.id}", headers=AUTH)
 
@@ -226,7 +228,7 @@ def test_status_with_malformed_uuid_is_422(api: TestClient) -> None:
     assert response.json()["error"]["details"][0]["field"] == "path.task_id"
 
 
-def test_status_while_database_is_down_is_503(api: TestClient, fake_db: FakeDatabase) -> None:
+def test_status_while_database_is_down_is_503(api: TestClient, fake_db: MemoryDatabase) -> None:
     fake_db.up = False
 
     response = api.get(f"/status/{uuid.uuid4()}", headers=AUTH)
@@ -235,8 +237,10 @@ def test_status_while_database_is_down_is_503(api: TestClient, fake_db: FakeData
     assert response.json()["error"]["code"] == "database_unavailable"
 
 
-def test_task_list_pages_newest_first_with_a_cursor(api: TestClient, fake_db: FakeDatabase) -> None:
-    ids = [str(fake_db.add(task_record(n=n)).id) for n in range(5)]
+def test_task_list_pages_newest_first_with_a_cursor(
+    api: TestClient, fake_db: MemoryDatabase
+) -> None:
+    ids = [str(fake_db.restore(task_record(n=n)).id) for n in range(5)]
 
     first = api.get("/tasks", params={"limit": 3}, headers=AUTH).json()
     second = api.get("/tasks", params={"limit": 3, "cursor": first["nextCursor"]}, headers=AUTH)
@@ -247,9 +251,9 @@ def test_task_list_pages_newest_first_with_a_cursor(api: TestClient, fake_db: Fa
     assert "items" not in first["items"][0]  # the list leaves out per-item results
 
 
-def test_task_list_filters_by_phase(api: TestClient, fake_db: FakeDatabase) -> None:
-    fake_db.add(task_record(Phase.QUEUED, n=1))
-    failed = fake_db.add(task_record(Phase.FAILED, n=2))
+def test_task_list_filters_by_phase(api: TestClient, fake_db: MemoryDatabase) -> None:
+    fake_db.restore(task_record(Phase.QUEUED, n=1))
+    failed = fake_db.restore(task_record(Phase.FAILED, n=2))
 
     response = api.get("/tasks", params={"phase": "Failed"}, headers=AUTH)
 
@@ -273,11 +277,11 @@ def test_bad_list_query_is_422(api: TestClient, params: dict[str, Any], field: s
 
 
 def test_cancel_deletes_the_cr_of_exactly_that_uid(
-    api: TestClient, apiserver: FakeApiServer, fake_db: FakeDatabase
+    api: TestClient, apiserver: FakeApiServer, fake_db: MemoryDatabase
 ) -> None:
     created = api.post("/predict", json={"text": "x"}, headers=AUTH).json()
     task_id = uuid.UUID(created["taskId"])
-    fake_db.add(task_record(id=task_id, namespace=created["namespace"], name=created["name"]))
+    fake_db.restore(task_record(id=task_id, namespace=created["namespace"], name=created["name"]))
 
     response = api.delete(f"/tasks/{task_id}", headers=AUTH)
 
@@ -288,9 +292,9 @@ def test_cancel_deletes_the_cr_of_exactly_that_uid(
 
 
 def test_cancel_of_a_cr_already_gone_still_answers_202(
-    api: TestClient, apiserver: FakeApiServer, fake_db: FakeDatabase
+    api: TestClient, apiserver: FakeApiServer, fake_db: MemoryDatabase
 ) -> None:
-    record = fake_db.add(task_record(Phase.RUNNING))
+    record = fake_db.restore(task_record(Phase.RUNNING))
 
     response = api.delete(f"/tasks/{record.id}", headers=AUTH)
 
@@ -301,9 +305,9 @@ def test_cancel_of_a_cr_already_gone_still_answers_202(
 
 @pytest.mark.parametrize("phase", [Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED])
 def test_cancel_of_a_finished_task_is_409_and_deletes_nothing(
-    api: TestClient, apiserver: FakeApiServer, fake_db: FakeDatabase, phase: Phase
+    api: TestClient, apiserver: FakeApiServer, fake_db: MemoryDatabase, phase: Phase
 ) -> None:
-    record = fake_db.add(task_record(phase))
+    record = fake_db.restore(task_record(phase))
 
     response = api.delete(f"/tasks/{record.id}", headers=AUTH)
 

@@ -10,9 +10,10 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from aidetect.core.memory import MemoryDatabase
 from aidetect.core.states import Phase
 from tests.unit.api.conftest import AUTH, OPS, TEAM_A, TEAM_B, make_settings
-from tests.unit.api.fakes import FakeApiServer, FakeDatabase, task_record
+from tests.unit.api.fakes import FakeApiServer, task_record
 
 
 def created_in(apiserver: FakeApiServer) -> list[str]:
@@ -105,14 +106,14 @@ def test_predict_into_a_missing_default_namespace_stays_our_502(
     assert response.status_code == 502
 
 
-def record_in(fake_db: FakeDatabase, namespace: str, n: int = 0, **changes: Any) -> uuid.UUID:
-    return fake_db.add(task_record(n=n, namespace=namespace, **changes)).id
+def record_in(fake_db: MemoryDatabase, namespace: str, n: int = 0, **changes: Any) -> uuid.UUID:
+    return fake_db.restore(task_record(n=n, namespace=namespace, **changes)).id
 
 
 @pytest.mark.parametrize(("method", "path"), [("GET", "/status/{}"), ("DELETE", "/tasks/{}")])
 def test_a_task_in_another_tenants_namespace_is_404_like_an_unknown_one(
     tenant_api: TestClient,
-    fake_db: FakeDatabase,
+    fake_db: MemoryDatabase,
     apiserver: FakeApiServer,
     method: str,
     path: str,
@@ -128,7 +129,7 @@ def test_a_task_in_another_tenants_namespace_is_404_like_an_unknown_one(
 
 
 def test_a_tenant_reads_and_cancels_its_own_tasks(
-    tenant_api: TestClient, fake_db: FakeDatabase
+    tenant_api: TestClient, fake_db: MemoryDatabase
 ) -> None:
     mine = record_in(fake_db, "shared", phase=Phase.RUNNING)
 
@@ -139,7 +140,7 @@ def test_a_tenant_reads_and_cancels_its_own_tasks(
 
 
 def test_the_list_shows_only_the_tokens_namespaces_across_pages(
-    tenant_api: TestClient, fake_db: FakeDatabase
+    tenant_api: TestClient, fake_db: MemoryDatabase
 ) -> None:
     # Given tasks in both of team-a's namespaces, interleaved with team-b's and another's
     spread = ["team-a", "team-b", "shared", "other", "team-a", "shared", "team-b", "team-a"]
@@ -163,7 +164,7 @@ def test_the_list_shows_only_the_tokens_namespaces_across_pages(
 
 
 def test_the_list_of_an_admin_shows_every_namespace(
-    tenant_api: TestClient, fake_db: FakeDatabase
+    tenant_api: TestClient, fake_db: MemoryDatabase
 ) -> None:
     for n, ns in enumerate(["team-a", "team-b", "other"]):
         record_in(fake_db, ns, n=n)
@@ -174,7 +175,7 @@ def test_the_list_of_an_admin_shows_every_namespace(
 
 
 def test_the_list_filtered_to_a_namespace_of_the_token(
-    tenant_api: TestClient, fake_db: FakeDatabase
+    tenant_api: TestClient, fake_db: MemoryDatabase
 ) -> None:
     record_in(fake_db, "team-a", n=1)
     shared = record_in(fake_db, "shared", n=2)
@@ -185,7 +186,7 @@ def test_the_list_filtered_to_a_namespace_of_the_token(
 
 
 def test_the_list_filtered_to_a_namespace_outside_the_token_is_403(
-    tenant_api: TestClient, fake_db: FakeDatabase
+    tenant_api: TestClient, fake_db: MemoryDatabase
 ) -> None:
     record_in(fake_db, "team-b")
 
@@ -204,7 +205,7 @@ def test_stats_need_an_admin_token(tenant_api: TestClient) -> None:
 
 
 def test_a_tenants_token_is_not_an_admin_on_readyz(
-    tenant_api: TestClient, fake_db: FakeDatabase
+    tenant_api: TestClient, fake_db: MemoryDatabase
 ) -> None:
     fake_db.up = False
 
