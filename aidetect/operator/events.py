@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from uuid import UUID
 
@@ -25,6 +26,7 @@ from aidetect.core.errors import (
 from aidetect.core.logs import task_log
 from aidetect.core.models import TaskEvent, TaskMessage
 from aidetect.core.queue import DEAD_QUEUE, Broker, Delivery, reconnecting
+from aidetect.core.seams import MessageBroker
 from aidetect.core.states import TERMINAL, Phase
 from aidetect.operator import metrics
 from aidetect.operator.deps import OperatorDeps
@@ -35,6 +37,7 @@ from aidetect.operator.sync import announce_end, sync_task
 log = logging.getLogger("aidetect.operator.events")
 
 SYNC_THREADS = 4
+RETRY_SECONDS = 1.0  # after a drain that found Postgres or the apiserver away
 
 
 def handle_dead_letter(deps: OperatorDeps, message: TaskMessage) -> None:
@@ -55,9 +58,12 @@ class EventsConsumer(threading.Thread):
     (`lifecycle.give_up`); `connected` feeds the operator's /readyz.
     """
 
-    def __init__(self, deps: OperatorDeps) -> None:
+    def __init__(
+        self, deps: OperatorDeps, connect: Callable[[], MessageBroker] | None = None
+    ) -> None:
         super().__init__(name="aidetect-events", daemon=True)
         self.deps = deps
+        self._connect = connect or self._rabbitmq
         self.stopping = threading.Event()
         self.connected = False
         self._pending: list[Delivery] = []
@@ -96,9 +102,12 @@ class EventsConsumer(threading.Thread):
                 self._pending.clear()  # unacked: the broker redelivers them to the next connection
                 broker.close()
 
-    def _open(self) -> Broker:
+    def _rabbitmq(self) -> MessageBroker:
         amqp = self.deps.settings.amqp
-        broker = Broker(amqp.url, delivery_limit=amqp.delivery_limit)
+        return Broker(amqp.url, delivery_limit=amqp.delivery_limit)
+
+    def _open(self) -> MessageBroker:
+        broker = self._connect()
         try:
             broker.declare_topology(self.deps.profiles.profiles)
             queue = broker.declare_events_queue(self.deps.settings.operator.shard)
@@ -110,7 +119,7 @@ class EventsConsumer(threading.Thread):
         self.connected = True
         return broker
 
-    def _consume(self, broker: Broker) -> None:
+    def _consume(self, broker: MessageBroker) -> None:
         debounce = self.deps.settings.operator.event_debounce_seconds
         first_at: float | None = None
         while not self.stopping.is_set():
@@ -126,9 +135,9 @@ class EventsConsumer(threading.Thread):
             if self._drain(broker):
                 first_at = None
             else:  # Postgres or the apiserver is away: keep the events, try again shortly
-                self.stopping.wait(1.0)
+                self.stopping.wait(RETRY_SECONDS)
 
-    def _drain(self, broker: Broker) -> bool:
+    def _drain(self, broker: MessageBroker) -> bool:
         """Handle what arrived: dead letters first, then one sync per task however many events;
         a task's progress no more often than `progress_interval_seconds` (`ProgressThrottle`).
 
