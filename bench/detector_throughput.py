@@ -31,6 +31,8 @@ from aidetect.core.profiles import DetectorProfile
 from aidetect.worker.detectors import chunking, load_detector
 from aidetect.worker.detectors.demo import (
     CAUSAL_LM_MAX_LENGTH,
+    TINY,
+    DemoSize,
     build_demo_causal_lm,
     build_demo_classifier,
 )
@@ -160,26 +162,36 @@ def measure_classifier(model: Path, texts: list[str], args: Namespace) -> dict[s
     }
 
 
-def run_all(texts: int, batch_size: int, repeats: int) -> dict[str, Any]:
-    """Each kind's detector and forward-only texts/s on `texts` texts (`make bench` calls it)."""
+def run_all(
+    texts: int, batch_size: int, repeats: int, size: DemoSize = TINY, kinds: list[str] | None = None
+) -> dict[str, Any]:
+    """Each kind's detector and forward-only texts/s on `texts` texts (`make bench` calls it),
+    on untrained models of `size` (the tiny demo models by default)."""
     torch.set_num_threads(min(torch.get_num_threads(), 2))
     args = Namespace(batch_size=batch_size, repeats=repeats)
     sample = make_texts(texts)
+    wanted = kinds or [*KINDS, "hf-classifier"]
     with tempfile.TemporaryDirectory() as root:
         models = (
-            build_demo_causal_lm(Path(root) / "lm-0", seed=0),
-            build_demo_causal_lm(Path(root) / "lm-1", seed=1),
+            build_demo_causal_lm(Path(root) / "lm-0", seed=0, size=size),
+            build_demo_causal_lm(Path(root) / "lm-1", seed=1, size=size),
         )
-        kinds = {name: measure(options, models, sample, args) for name, options in KINDS.items()}
-        classifier = build_demo_classifier(Path(root) / "classifier")
-        kinds["hf-classifier"] = measure_classifier(classifier, sample, args)
+        results = {
+            name: measure(options, models, sample, args)
+            for name, options in KINDS.items()
+            if name in wanted
+        }
+        if "hf-classifier" in wanted:
+            classifier = build_demo_classifier(Path(root) / "classifier", size=size)
+            results["hf-classifier"] = measure_classifier(classifier, sample, args)
     return {
         "device": "cpu",
         "threads": torch.get_num_threads(),
         "texts": len(sample),
         "batch_size": batch_size,
         "max_length": CAUSAL_LM_MAX_LENGTH,
-        "kinds": kinds,
+        "model": {"width": size.width, "layers": size.layers, "vocab": size.vocab},
+        "kinds": results,
     }
 
 
@@ -188,8 +200,14 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--width", type=int, default=TINY.width, help="hidden size of the models")
+    parser.add_argument("--layers", type=int, default=TINY.layers)
+    parser.add_argument("--heads", type=int, default=TINY.heads)
+    parser.add_argument("--vocab", type=int, default=TINY.vocab, help="output width (GPT-2: 50257)")
+    parser.add_argument("--kind", action="append", help="only these kinds (repeatable)")
     args = parser.parse_args()
-    print(json.dumps(run_all(args.texts, args.batch_size, args.repeats), indent=2))
+    size = DemoSize(args.width, args.layers, args.heads, args.vocab)
+    print(json.dumps(run_all(args.texts, args.batch_size, args.repeats, size, args.kind), indent=2))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -43,19 +44,38 @@ CAUSAL_LM_MAX_LENGTH = 64
 _REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json")
 
 
-def build_demo_classifier(directory: Path | None = None, *, seed: int = 0) -> Path:
+@dataclass(frozen=True)
+class DemoSize:
+    """A demo model's shape. The default is tiny; benchmarks build bigger ones to see how the
+    pipeline's fixed costs weigh against a forward pass that costs what a real model's does
+    (`vocab` beyond the tokenizer's 261 symbols only widens the output, as GPT-2's 50 257 do)."""
+
+    width: int = 32
+    layers: int = 2
+    heads: int = 2
+    vocab: int = len(SPECIAL_TOKENS) + 256
+
+
+TINY = DemoSize()
+
+
+def build_demo_classifier(
+    directory: Path | None = None, *, seed: int = 0, size: DemoSize = TINY
+) -> Path:
     """Build the demo classifier into `directory` (reused if already there) and return it."""
     target = directory or DEFAULT_DEMO_ROOT / CLASSIFIER_DIRNAME
-    return _build(target, lambda: _untrained_classifier(seed), MAX_LENGTH)
+    return _build(target, lambda: _untrained_classifier(seed, size), MAX_LENGTH)
 
 
-def build_demo_causal_lm(directory: Path | None = None, *, seed: int = 0) -> Path:
+def build_demo_causal_lm(
+    directory: Path | None = None, *, seed: int = 0, size: DemoSize = TINY
+) -> Path:
     """Build a demo GPT-2-style causal LM into `directory` (reused if there) and return it.
 
     Different seeds give different weights behind identical tokenizers.
     """
     target = directory or DEFAULT_DEMO_ROOT / f"{CAUSAL_LM_DIRNAME}-{seed}"
-    return _build(target, lambda: _untrained_causal_lm(seed), CAUSAL_LM_MAX_LENGTH)
+    return _build(target, lambda: _untrained_causal_lm(seed, size), CAUSAL_LM_MAX_LENGTH)
 
 
 def _build(target: Path, make_model: Callable[[], PreTrainedModel], max_length: int) -> Path:
@@ -113,14 +133,14 @@ def _byte_level_tokenizer() -> RobertaTokenizerFast:
     )
 
 
-def _untrained_classifier(seed: int) -> RobertaForSequenceClassification:
-    """A 2-layer, 32-wide RoBERTa classifier with seeded random weights."""
+def _untrained_classifier(seed: int, size: DemoSize) -> RobertaForSequenceClassification:
+    """A RoBERTa classifier (by default 2 layers, 32 wide) with seeded random weights."""
     config = RobertaConfig(
-        vocab_size=len(SPECIAL_TOKENS) + 256,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
+        vocab_size=size.vocab,
+        hidden_size=size.width,
+        num_hidden_layers=size.layers,
+        num_attention_heads=size.heads,
+        intermediate_size=2 * size.width,
         max_position_embeddings=MAX_LENGTH + 2,  # RoBERTa's positions start after padding_idx
         type_vocab_size=1,
         # Wider than RoBERTa's 0.02 so that outputs differ visibly between texts: tests can
@@ -140,13 +160,13 @@ def _untrained_classifier(seed: int) -> RobertaForSequenceClassification:
     return model
 
 
-def _untrained_causal_lm(seed: int) -> GPT2LMHeadModel:
-    """A 2-layer, 32-wide GPT-2 with seeded random weights and 64 positions."""
+def _untrained_causal_lm(seed: int, size: DemoSize) -> GPT2LMHeadModel:
+    """A GPT-2 (by default 2 layers, 32 wide) with seeded random weights and 64 positions."""
     config = GPT2Config(
-        vocab_size=len(SPECIAL_TOKENS) + 256,
-        n_embd=32,
-        n_layer=2,
-        n_head=2,
+        vocab_size=size.vocab,
+        n_embd=size.width,
+        n_layer=size.layers,
+        n_head=size.heads,
         n_positions=CAUSAL_LM_MAX_LENGTH,
         initializer_range=0.3,  # as for the classifier: visibly different outputs per text
         bos_token_id=0,
