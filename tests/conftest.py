@@ -9,16 +9,17 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
+import subprocess  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from pathlib import Path
 
 import pytest  # noqa: E402
 
-from tests.utils.services import REPO_ROOT, LocalServices
+from tests.utils.services import HACK, REPO_ROOT, LocalServices
 
 # Modules that write statuses by hand: they run before any test starts the session's operator
 # (which would admit their CRs and overwrite those statuses), whatever the modules' names.
-BEFORE_THE_OPERATOR = ("test_crd_printing.py",)
+BEFORE_THE_OPERATOR = ("test_crd_printing.py", "test_kube.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -34,6 +35,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         elif "contract" in parts and item.get_closest_marker("e2e") is None:
             item.add_marker(pytest.mark.unit)  # the in-memory run of a contract test
     items.sort(key=lambda item: Path(str(item.fspath)).name not in BEFORE_THE_OPERATOR)
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(services: LocalServices) -> str:
+    """A real kube-apiserver with the DetectionTask CRD and the operator's RBAC applied."""
+    path = services.kubeconfig()
+    proc = subprocess.run(
+        ["bash", str(HACK / "install-crds.sh")], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, f"hack/install-crds.sh failed:\n{proc.stderr}"
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,19 +13,8 @@ from kubernetes import client, config
 from aidetect.core.db import Database, upgrade_schema
 from tests.utils.namespaces import fresh_namespace
 from tests.utils.processes import ManagedProcess
-from tests.utils.services import HACK, LocalServices
+from tests.utils.services import LocalServices
 from tests.utils.tiny_models import tiny_causal_lm, tiny_classifier
-
-
-@pytest.fixture(scope="session")
-def kubeconfig(services: LocalServices) -> str:
-    """A real kube-apiserver with the DetectionTask CRD and the operator's RBAC applied."""
-    path = services.kubeconfig()
-    proc = subprocess.run(
-        ["bash", str(HACK / "install-crds.sh")], capture_output=True, text=True, check=False
-    )
-    assert proc.returncode == 0, f"hack/install-crds.sh failed:\n{proc.stderr}"
-    return path
 
 
 @pytest.fixture(scope="session")
