@@ -6,8 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from uuid import UUID
 
-from kubernetes import client
-
 from aidetect.core import k8s
 from aidetect.core.config import Settings
 from aidetect.core.db import Database, upgrade_schema
@@ -21,7 +19,7 @@ from aidetect.core.retrying import during_outages
 class OperatorDeps:
     settings: Settings
     db: Database
-    kube: client.ApiClient
+    kube: k8s.KubeClient
     profiles: ProfileSet
     publisher: SharedPublisher
     # Set at startup to DelayedSync.schedule; None (tests, tools) syncs a new task at once.
