@@ -198,8 +198,10 @@ class FakeApiServer:
     objects: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
     reject_create: tuple[int, str] | None = None  # (status, message) for the next creates
+    reject_details: dict[str, Any] | None = None  # the Status's details in those refusals
     missing_namespaces: set[str] = field(default_factory=set)
     down: bool = False
+    unreachable: bool = False  # no answer at all, as urllib3 reports it after its retries
 
     def api_client(self) -> client.ApiClient:
         api = client.ApiClient(client.Configuration(host="http://fake-apiserver"))
@@ -209,6 +211,9 @@ class FakeApiServer:
     def request(self, method: str, url: str, body: Any = None, **_: Any) -> urllib3.HTTPResponse:
         path = urlsplit(url).path.rstrip("/")
         self.requests.append((method, path))
+        if self.unreachable:
+            refused = urllib3.exceptions.ProtocolError("Connection refused")
+            raise urllib3.exceptions.MaxRetryError(None, url, refused)  # type: ignore[arg-type]
         if self.down:
             return self._answer(503, _status(503, "ServiceUnavailable", "etcd is down"))
         if path == "/version":
@@ -229,7 +234,10 @@ class FakeApiServer:
             return self._answer(404, {**missing, "details": {"name": ns, "kind": "namespaces"}})
         if self.reject_create:
             code, message = self.reject_create
-            return self._answer(code, _status(code, "Invalid", message))
+            refusal = _status(code, "Invalid", message)
+            if self.reject_details is not None:
+                refusal["details"] = self.reject_details
+            return self._answer(code, refusal)
         meta = obj["metadata"]
         meta["name"] = meta.pop("generateName") + uuid.uuid4().hex[:5]
         meta.update(namespace=ns, uid=str(uuid.uuid4()), resourceVersion="1")
