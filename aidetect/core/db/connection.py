@@ -36,7 +36,7 @@ LOST: tuple[type[Exception], ...] = (psycopg2.OperationalError, psycopg2.Interfa
 def database_error(e: Exception, what: str) -> DatabaseUnavailable | DatabaseRefused:
     """A psycopg2 error as core's: lost connections and an exhausted pool are transient, any
     other refusal of Postgres permanent."""
-    if isinstance(e, LOST | psycopg2.pool.PoolError):
+    if isinstance(e, (*LOST, psycopg2.pool.PoolError)):
         return DatabaseUnavailable(f"{what}: {e}")
     return DatabaseRefused(f"{what}: {e}", pgcode=getattr(e, "pgcode", None))
 
