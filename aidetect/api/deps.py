@@ -12,12 +12,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from kubernetes import client
 
 from aidetect.api import readiness
 from aidetect.api.auth import identify
 from aidetect.api.routing import request_tenant
 from aidetect.api.tenants import Tenant, TenantRegistry
+from aidetect.core import k8s
 from aidetect.core.config import DatabaseSettings, Settings
 from aidetect.core.db import Database
 from aidetect.core.seams import TaskReader
@@ -81,11 +81,11 @@ def get_db(database: LazyDbDep) -> TaskReader:
 DbDep = Annotated[TaskReader, Depends(get_db)]
 
 
-def get_kube(request: Request) -> client.ApiClient:
+def get_kube(request: Request) -> k8s.KubeClient:
     return _started(request, "kube")
 
 
-KubeDep = Annotated[client.ApiClient, Depends(get_kube)]
+KubeDep = Annotated[k8s.KubeClient, Depends(get_kube)]
 
 bearer = HTTPBearer(
     auto_error=False,

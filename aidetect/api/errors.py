@@ -2,12 +2,14 @@
 
 Clients parse `{"error": {"code", "message", "details"}}` whatever went wrong: a validation error,
 an HTTPException, a body over the limit, a dependency that is down or a bug. Core's tree is mapped
-once, here: TransientError -> 503 (retry), PermanentError -> 4xx (the request is wrong).
+once, here: TransientError -> 503 (retry), PermanentError -> 4xx (the request is wrong). Two
+permanent errors are not the client's: `KubeRefused` is the apiserver's own 4xx, which is the
+client's only when it judged the input (400/422, with its field causes), and `DatabaseRefused` is
+a statement Postgres refused, a bug (500).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
@@ -16,12 +18,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from kubernetes.client.rest import ApiException
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aidetect.core.errors import (
+    DatabaseRefused,
     DatabaseUnavailable,
     InvalidInput,
+    KubeRefused,
     KubeUnavailable,
     PermanentError,
     QueueUnavailable,
@@ -167,35 +170,18 @@ async def _core_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(status_code, code, str(exc), headers=headers)
 
 
-def _status_document(exc: ApiException) -> dict[str, Any] | None:
-    """The Status object in an apiserver error's body, if there is one."""
-    body: Any = exc.body
-    try:
-        status = json.loads(body.decode() if isinstance(body, bytes) else body or "")
-    except (ValueError, AttributeError):
-        return None
-    return status if isinstance(status, dict) else None
+def apiserver_refusal(exc: KubeRefused) -> tuple[str, list[dict[str, Any]]]:
+    """The apiserver's own message and field causes, as the error's message and details."""
+    return exc.message, [{"field": c.field, "message": c.message} for c in exc.causes]
 
 
-def apiserver_refusal(exc: ApiException) -> tuple[str, list[dict[str, Any]]]:
-    """The apiserver's own message and field causes, from the Status in the error body."""
-    status = _status_document(exc)
-    if status is None:
-        return f"{exc.status} {exc.reason}", []
-    causes = (status.get("details") or {}).get("causes") or []
-    details = [{"field": c.get("field", ""), "message": c.get("message", "")} for c in causes]
-    return str(status.get("message") or f"{exc.status} {exc.reason}"), details
-
-
-def named_namespace_refusal(exc: ApiException, namespace: str) -> ApiError | None:
+def named_namespace_refusal(exc: KubeRefused, namespace: str) -> ApiError | None:
     """The client's own error when the apiserver refuses a namespace the client named.
 
     A namespace that does not exist is a 422 on the `namespace` field; one the API's RBAC does
     not reach is a 403, as for a namespace the token may not use. Anything else: None.
     """
-    details = (_status_document(exc) or {}).get("details")
-    kind = details.get("kind") if isinstance(details, dict) else None
-    if exc.status == 404 and kind == "namespaces":
+    if exc.status == 404 and exc.kind == "namespaces":
         message = f"the namespace {namespace!r} does not exist"
         return ApiError(
             422,
@@ -215,7 +201,7 @@ def named_namespace_refusal(exc: ApiException, namespace: str) -> ApiError | Non
 
 async def _kube_refusal(request: Request, exc: Exception) -> JSONResponse:
     """A 4xx from the apiserver that core did not map: the input (400/422) or our own access."""
-    assert isinstance(exc, ApiException)
+    assert isinstance(exc, KubeRefused)
     message, details = apiserver_refusal(exc)
     if exc.status in (400, 422):
         return error_response(422, "rejected_by_apiserver", message, details=details)
@@ -236,5 +222,6 @@ def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(TransientError, _core_error)
     app.add_exception_handler(PermanentError, _core_error)
-    app.add_exception_handler(ApiException, _kube_refusal)
+    app.add_exception_handler(KubeRefused, _kube_refusal)
+    app.add_exception_handler(DatabaseRefused, _unexpected)
     app.add_exception_handler(Exception, _unexpected)

@@ -13,10 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from kubernetes import client
-from kubernetes.client.rest import ApiException
-
-from aidetect.core.errors import KubeUnavailable
+from aidetect.core import k8s
 from aidetect.core.queue import Broker
 
 if TYPE_CHECKING:
@@ -42,12 +39,9 @@ def database_probe(database: LazyDatabase) -> Probe:
     return probe
 
 
-def kube_probe(api: client.ApiClient) -> Probe:
+def kube_probe(api: k8s.KubeClient) -> Probe:
     def probe() -> None:
-        try:
-            client.VersionApi(api).get_code(_request_timeout=PROBE_SOCKET_TIMEOUT_SECONDS)
-        except ApiException as e:  # its str() is the whole response, headers included
-            raise KubeUnavailable(f"GET /version answered {e.status} {e.reason}") from e
+        k8s.ping(api, PROBE_SOCKET_TIMEOUT_SECONDS)
 
     return probe
 

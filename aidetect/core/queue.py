@@ -250,7 +250,10 @@ class Broker:
             raise QueueUnavailable(f"RabbitMQ connection lost: {e}") from e
 
     def call_later(self, delay: float, fn: Callable[[], None]) -> None:
-        self._conn.call_later(delay, fn)
+        try:
+            self._conn.call_later(delay, fn)
+        except PIKA_ERRORS as e:
+            raise QueueUnavailable(f"RabbitMQ connection lost: {e}") from e
 
     @staticmethod
     def ack(delivery: Delivery, *, multiple: bool = False) -> None:

@@ -156,7 +156,7 @@ def admit_or_reject(deps: OperatorDeps, cr: CrIdentity, spec: dict[str, Any]) ->
     try:
         return admit(deps, cr, spec)
     except TransientError:
-        raise  # kopf retries it after a delay
+        raise  # the event handler retries it in-line for a while, then the resync does
     except Exception as e:  # every other error ends the task, with its reason
         if isinstance(e, PermanentError):
             why = str(e)

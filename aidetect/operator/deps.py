@@ -6,8 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from uuid import UUID
 
-from kubernetes import client
-
 from aidetect.core import k8s
 from aidetect.core.config import Settings
 from aidetect.core.db import Database, upgrade_schema
@@ -22,7 +20,7 @@ from aidetect.core.seams import OperatorTasks, TaskPublisher
 class OperatorDeps:
     settings: Settings
     db: OperatorTasks
-    kube: client.ApiClient
+    kube: k8s.KubeClient
     profiles: ProfileSet
     publisher: TaskPublisher
     # Set at startup to DelayedSync.schedule; None (tests, tools) syncs a new task at once.

@@ -5,6 +5,8 @@ would write a diff-base annotation and manage a finalizer of their own on every 
 apiserver writes per task that aidetect does not need (the database is the record of what was
 handled). kopf's own finalizer therefore stays kopf's default, which no handler requests, and
 aidetect's finalizer is aidetect's to add and remove. Only warnings become Events.
+
+Every handler goes through `kopf_errors`, the one mapping of core's error tree onto kopf's.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from aidetect.core.config import get_settings
 from aidetect.core.health import serve_probes
 from aidetect.operator.deps import OperatorDeps
 from aidetect.operator.events import EventsConsumer
+from aidetect.operator.kopf_errors import kopf_errors
 from aidetect.operator.later import DelayedSync
 from aidetect.operator.resync import ResyncLoop
 from aidetect.operator.watching import Admitted, on_event
 
 
 @kopf.on.startup()
+@kopf_errors()
 def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
@@ -47,6 +51,7 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.on.cleanup()
+@kopf_errors()
 def cleanup(memo: kopf.Memo, **_: Any) -> None:
     if memo.get("probes") is not None:
         memo.probes.stop()
@@ -59,5 +64,6 @@ def cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.on.event(crd.GROUP, crd.VERSION, crd.PLURAL)
+@kopf_errors()
 def task_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:  # noqa: A002
     on_event(memo.deps, memo.admitted, type, dict(body))

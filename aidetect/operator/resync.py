@@ -22,8 +22,6 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from kubernetes.client.rest import ApiException
-
 from aidetect.core import conditions, k8s
 from aidetect.core.errors import AidetectError
 from aidetect.core.logs import task_log
@@ -103,7 +101,7 @@ class TaskBoundary:
             tlog.debug("still failing: %s", what)
             return
         self.failing[record.id] = what
-        if isinstance(error, AidetectError | ApiException):
+        if isinstance(error, AidetectError):
             tlog.warning("resync skipped this task: %s", what)
         else:
             tlog.exception("resync skipped this task: %s", what)
@@ -115,7 +113,7 @@ class TaskBoundary:
                 reason=REASON_RESYNC_FAILED,
                 message=what,
             )
-        except (AidetectError, ApiException) as e:
+        except AidetectError as e:
             tlog.warning("could not mark the task with an Event: %s", e)
 
 
@@ -294,7 +292,7 @@ def resync_once(
             continue
         try:
             skipped += step(deps, boundary)
-        except (AidetectError, ApiException) as e:
+        except AidetectError as e:
             log.warning("resync step %s failed: %s", step.__name__, e)
     if skipped:
         log.warning(

@@ -15,6 +15,7 @@ from kubernetes import client
 
 from aidetect.core import crd
 from aidetect.core.db import Database
+from aidetect.core.errors import DatabaseRefused
 from aidetect.core.models import (
     MAX_ACTIVE_DEADLINE_SECONDS,
     MAX_TTL_SECONDS_AFTER_FINISHED,
@@ -77,7 +78,7 @@ OVER_THE_BOUNDS = {
 
 @pytest.mark.parametrize("spec", OVER_THE_BOUNDS.values(), ids=OVER_THE_BOUNDS.keys())
 def test_the_database_refuses_bounds_the_crd_refuses(db: Database, spec: TaskSpec) -> None:
-    with pytest.raises(psycopg2.errors.CheckViolation):
+    with pytest.raises(DatabaseRefused) as refused:
         db.insert_task(
             task_id=uuid4(),
             namespace="default",
@@ -87,6 +88,9 @@ def test_the_database_refuses_bounds_the_crd_refuses(db: Database, spec: TaskSpe
             texts=["x"],
             created_at=db_now(db),
         )
+    # A CHECK constraint refused it, and core says so in its own type
+    assert refused.value.pgcode == "23514"
+    assert isinstance(refused.value.__cause__, psycopg2.errors.CheckViolation)
 
 
 def db_now(db: Database) -> Any:

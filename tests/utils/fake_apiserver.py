@@ -65,8 +65,10 @@ class FakeApiServer:
     secrets: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
     reject_create: tuple[int, str] | None = None  # (status, message) for the next creates
+    reject_details: dict[str, Any] | None = None  # the Status's details in those refusals
     missing_namespaces: set[str] = field(default_factory=set)
     down: bool = False
+    unreachable: bool = False  # no answer at all, as urllib3 reports it after its retries
     _versions: int = 1
 
     def api_client(self) -> client.ApiClient:
@@ -115,6 +117,9 @@ class FakeApiServer:
         parts = urlsplit(url)
         path = parts.path.rstrip("/")
         self.requests.append((method, path))
+        if self.unreachable:
+            refused = urllib3.exceptions.ProtocolError("Connection refused")
+            raise urllib3.exceptions.MaxRetryError(None, url, refused)  # type: ignore[arg-type]
         if self.down:
             return self._answer(503, status_document(503, "ServiceUnavailable", "etcd is down"))
         if path == "/version":
@@ -163,7 +168,10 @@ class FakeApiServer:
             return self._answer(404, {**missing, "details": {"name": ns, "kind": "namespaces"}})
         if self.reject_create:
             code, message = self.reject_create
-            return self._answer(code, status_document(code, "Invalid", message))
+            refusal = status_document(code, "Invalid", message)
+            if self.reject_details is not None:
+                refusal["details"] = self.reject_details
+            return self._answer(code, refusal)
         meta = obj["metadata"]
         if "generateName" in meta:
             meta["name"] = meta.pop("generateName") + uuid.uuid4().hex[:5]

@@ -13,7 +13,6 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Depends, Query
-from kubernetes.client.rest import ApiException
 
 from aidetect.api.auth import namespace_forbidden
 from aidetect.api.deps import DbDep, KubeDep, SettingsDep, TenantDep, require_tenant
@@ -32,7 +31,7 @@ from aidetect.api.schemas import (
 )
 from aidetect.api.tenants import NAMESPACE_MAX_LENGTH, NAMESPACE_PATTERN, Tenant
 from aidetect.core import k8s
-from aidetect.core.errors import InvalidInput
+from aidetect.core.errors import InvalidInput, KubeRefused
 from aidetect.core.models import TaskRecord
 from aidetect.core.profiles import PROFILE_NAME_PATTERN
 from aidetect.core.states import TERMINAL, Phase
@@ -96,7 +95,7 @@ def predict(
     manifest = k8s.task_manifest(task.to_spec(), generate_name="api-", source="api")
     try:
         ref = k8s.create_task(api, namespace, manifest)
-    except ApiException as e:
+    except KubeRefused as e:
         # A namespace the client named is the client's mistake; the default one is ours (502).
         refusal = named_namespace_refusal(e, namespace) if task.namespace else None
         if refusal is None:

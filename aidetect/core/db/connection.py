@@ -1,9 +1,13 @@
 """The connection pool and transactions, and schema migrations (yoyo): the base of the DB seam.
 
-psycopg2 errors are wrapped here as `DatabaseUnavailable`. A pooled connection is checked
-before it is handed out, without a round trip: an idle connection has nothing to read unless the
-server closed it (a restart, an idle timeout), so a readable one is discarded and replaced. A
-Postgres restart thus costs no request an error once the server is back.
+No psycopg2 error leaves this module: a lost or refused connection becomes `DatabaseUnavailable`
+(retry), and a statement Postgres refuses (a constraint, bad data, bad SQL) `DatabaseRefused`
+(retrying the same statement cannot help; the connection stays usable).
+
+A pooled connection is checked before it is handed out, without a round trip: an idle connection
+has nothing to read unless the server closed it (a restart, an idle timeout), so a readable one
+is discarded and replaced. A Postgres restart thus costs no request an error once the server is
+back.
 """
 
 from __future__ import annotations
@@ -19,10 +23,22 @@ import psycopg2
 import psycopg2.extras
 import psycopg2.pool
 
-from aidetect.core.errors import DatabaseUnavailable
+from aidetect.core.errors import DatabaseRefused, DatabaseUnavailable
 
 psycopg2.extras.register_uuid()
 Cursor = psycopg2.extras.RealDictCursor
+
+# The connection is gone or unusable: another one may work. (Serialization failures, deadlocks
+# and statement timeouts are OperationalErrors too, so they are retried the same way.)
+LOST: tuple[type[Exception], ...] = (psycopg2.OperationalError, psycopg2.InterfaceError)
+
+
+def database_error(e: Exception, what: str) -> DatabaseUnavailable | DatabaseRefused:
+    """A psycopg2 error as core's: lost connections and an exhausted pool are transient, any
+    other refusal of Postgres permanent."""
+    if isinstance(e, (*LOST, psycopg2.pool.PoolError)):
+        return DatabaseUnavailable(f"{what}: {e}")
+    return DatabaseRefused(f"{what}: {e}", pgcode=getattr(e, "pgcode", None))
 
 
 def upgrade_schema(url: str) -> list[str]:
@@ -34,9 +50,12 @@ def upgrade_schema(url: str) -> list[str]:
     except psycopg2.Error as e:
         raise DatabaseUnavailable(f"cannot connect to the database: {e}") from e
     migrations = read_migrations(str(files("aidetect.core") / "migrations"))
-    with backend.lock():
-        pending = backend.to_apply(migrations)
-        backend.apply_migrations(pending)
+    try:
+        with backend.lock():
+            pending = backend.to_apply(migrations)
+            backend.apply_migrations(pending)
+    except psycopg2.Error as e:
+        raise database_error(e, "cannot migrate the database schema") from e
     return [m.id for m in pending]
 
 
@@ -49,6 +68,17 @@ def is_usable(conn: Any) -> bool:
     except (OSError, ValueError):
         return False
     return not readable
+
+
+def _rolled_back(conn: Any) -> bool:
+    """Roll back the failed transaction; False if the connection broke meanwhile."""
+    if conn.closed:
+        return False
+    try:
+        conn.rollback()
+    except psycopg2.Error:
+        return False
+    return True
 
 
 class ConnectionPool:
@@ -87,12 +117,14 @@ class ConnectionPool:
             with conn.cursor(cursor_factory=Cursor) as cur:
                 yield cur
             conn.commit()
-        except (psycopg2.OperationalError, psycopg2.InterfaceError) as e:
+        except LOST as e:
             broken = True
             raise DatabaseUnavailable(f"database connection failed: {e}") from e
+        except psycopg2.Error as e:
+            broken = not _rolled_back(conn)
+            raise database_error(e, "the database refused the statement") from e
         except BaseException:
-            if not conn.closed:
-                conn.rollback()
+            broken = not _rolled_back(conn)
             raise
         finally:
             self._pool.putconn(conn, close=broken or bool(conn.closed))

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from aidetect.api import deps
 from aidetect.api.errors import field_name
-from aidetect.core.errors import InvalidInput
+from aidetect.core.errors import DatabaseRefused, InvalidInput
 from tests.unit.api.conftest import AUTH
 from tests.unit.api.fakes import FakeApiServer
 
@@ -72,6 +72,24 @@ def test_permanent_core_error_is_a_4xx(build_app: Callable[..., FastAPI]) -> Non
     assert response.json() == {
         "error": {"code": "invalid_input", "message": "ConfigMap ns/x not found"}
     }
+
+
+def test_a_statement_postgres_refused_is_our_500_not_the_clients_4xx(
+    build_app: Callable[..., FastAPI],
+) -> None:
+    app = build_app()
+
+    def refused() -> None:
+        raise DatabaseRefused("the database refused the statement: column x does not exist")
+
+    app.dependency_overrides[deps.get_db] = refused
+    client = TestClient(app, raise_server_exceptions=False)
+
+    response = client.get("/tasks", headers=AUTH)
+
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal_error"
+    assert "column" not in response.text
 
 
 def test_field_names_read_like_the_request() -> None:

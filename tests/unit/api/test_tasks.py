@@ -168,6 +168,43 @@ def test_apiserver_rejection_becomes_422_with_its_message(
     }
 
 
+def test_apiserver_field_causes_become_the_422s_details(
+    api: TestClient, apiserver: FakeApiServer
+) -> None:
+    apiserver.reject_create = (422, 'DetectionTask.aidetect.io "api-x" is invalid: spec.texts')
+    apiserver.reject_details = {
+        "kind": "DetectionTask",
+        "causes": [{"reason": "FieldValueInvalid", "field": "spec.texts", "message": "too many"}],
+    }
+
+    response = api.post("/predict", json={"text": "x"}, headers=AUTH)
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "rejected_by_apiserver"
+    assert response.json()["error"]["details"] == [{"field": "spec.texts", "message": "too many"}]
+
+
+def test_apiserver_conflict_is_a_409(api: TestClient, apiserver: FakeApiServer) -> None:
+    apiserver.reject_create = (409, 'detectiontasks.aidetect.io "api-x" already exists')
+
+    response = api.post("/predict", json={"text": "x"}, headers=AUTH)
+
+    assert response.status_code == 409
+    assert response.json()["error"] == {
+        "code": "conflict",
+        "message": 'detectiontasks.aidetect.io "api-x" already exists',
+    }
+
+
+def test_apiserver_unreachable_gives_503_not_500(api: TestClient, apiserver: FakeApiServer) -> None:
+    apiserver.unreachable = True
+
+    response = api.post("/predict", json={"text": "x"}, headers=AUTH)
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "kube_unavailable"
+
+
 def test_apiserver_forbidden_is_a_502_not_blamed_on_the_client(
     api: TestClient, apiserver: FakeApiServer
 ) -> None:

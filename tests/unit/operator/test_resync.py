@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from uuid import UUID
 
 import pytest
 
 from aidetect.core import k8s
-from aidetect.core.errors import DatabaseUnavailable
+from aidetect.core.errors import DatabaseUnavailable, KubeRefused
 from aidetect.core.models import TaskRecord
 from aidetect.core.states import Phase
 from aidetect.operator import resync
@@ -191,3 +192,43 @@ def test_ttls_are_enforced_query_after_query_until_none_is_due(
     assert resync.enforce_ttls(deps, TaskBoundary(deps)) == 0  # type: ignore[arg-type]
     assert sorted(deleted) == sorted(r.name for r in due)
     assert deps.db.queries == 3  # 3 + 3 + 1: the short third query ends the pass
+
+
+def test_the_drift_check_lists_only_the_operators_namespaces(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    listed: list[object] = []
+
+    def iter_tasks(_api: object, namespaces: object = None) -> list[dict[str, Any]]:
+        listed.append(namespaces)
+        return []
+
+    monkeypatch.setattr(k8s, "iter_tasks", iter_tasks)
+
+    class Deps:
+        kube = object()
+        scope = ["team-a", "shared"]
+
+        class db:
+            @staticmethod
+            def live_tasks(*, recorded_before: object, namespaces: object) -> list[TaskRecord]:
+                assert namespaces == ["team-a", "shared"]
+                return []
+
+    assert resync.repair_drift(Deps(), TaskBoundary(Deps())) == 0  # type: ignore[arg-type]
+    assert listed == [["team-a", "shared"]]
+
+
+def test_a_repair_the_apiserver_refuses_is_a_warning_not_a_traceback(
+    events: list[dict[str, Any]], caplog: pytest.LogCaptureFixture
+) -> None:
+    record = task_record()
+
+    def refused(_record: TaskRecord) -> None:
+        raise KubeRefused("delete DetectionTask", status=403, reason="Forbidden", message="no")
+
+    with caplog.at_level(logging.WARNING, "aidetect.operator.resync"):
+        assert boundary().each("enforce_ttls", [record], refused) == 1
+
+    assert [(r.levelno, r.exc_info) for r in caplog.records] == [(logging.WARNING, None)]
+    assert "KubeRefused: delete DetectionTask: 403 Forbidden: no" in events[0]["message"]
