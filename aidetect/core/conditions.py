@@ -8,6 +8,9 @@ from typing import Final
 
 from aidetect.core.states import Phase
 
+# Pending is a phase without a condition: the task is recorded, its items not yet published.
+REASON_RECORDED: Final = "Recorded"
+
 # Queued: the task is recorded in the database and published to its detector's queue.
 QUEUED: Final = "Queued"
 REASON_PUBLISHED: Final = "Published"  # the message was confirmed by the broker

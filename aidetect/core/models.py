@@ -22,11 +22,17 @@ Granularity = Literal["document", "sentence"]
 MAX_TEXT_CHARS = 100_000
 MAX_BATCH_ITEMS = 1000
 MAX_BATCH_CHARS = 500_000
-HIGH_PRIORITY_FROM = 5
+MAX_PRIORITY = 9
+HIGH_PRIORITY_FROM = 5  # priorities 0-4 are normal, 5-9 high: `is_high_priority` is the one test
 # Upper bounds, the same in the CRD, the API and the database (CHECK constraints): a deadline of
 # 30 days, a TTL of a year. Without them a value such as 1e13 overflowed Postgres intervals.
 MAX_ACTIVE_DEADLINE_SECONDS = 30 * 24 * 3600  # 2 592 000
 MAX_TTL_SECONDS_AFTER_FINISHED = 365 * 24 * 3600  # 31 536 000
+
+
+def is_high_priority(priority: int) -> bool:
+    """Whether a task of this priority goes to its profile's high-priority queue."""
+    return priority >= HIGH_PRIORITY_FROM
 
 
 class CamelModel(BaseModel):
@@ -54,7 +60,7 @@ class TaskSpec(CamelModel):
     text_from: TextFrom | None = None
     detector: str | None = None
     granularity: Granularity = "document"
-    priority: int = Field(default=0, ge=0, le=9)
+    priority: int = Field(default=0, ge=0, le=MAX_PRIORITY)
     backoff_limit: int = Field(default=3, ge=0, le=20)
     active_deadline_seconds: int | None = Field(default=None, ge=1, le=MAX_ACTIVE_DEADLINE_SECONDS)
     ttl_seconds_after_finished: int | None = Field(
@@ -82,10 +88,6 @@ class TaskSpec(CamelModel):
         if len(given) != 1:
             raise ValueError("exactly one of text, texts or textFrom must be set")
         return self
-
-    @property
-    def high_priority(self) -> bool:
-        return self.priority >= HIGH_PRIORITY_FROM
 
 
 class SentenceScore(CamelModel):

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from aidetect.core import conditions, k8s
 from aidetect.core.errors import InvalidInput, PermanentError, TransientError, UnknownDetector
 from aidetect.core.logs import task_log
-from aidetect.core.models import TaskMessage, TaskRecord, TaskSpec
+from aidetect.core.models import TaskMessage, TaskRecord, TaskSpec, is_high_priority
 from aidetect.core.states import TERMINAL, Phase
 from aidetect.operator import metrics
 from aidetect.operator.deps import OperatorDeps
@@ -101,7 +101,7 @@ def publish(
     """Publish the task's items (confirmed, persistent) and move it to Queued."""
     task_id = record.id
     profile = deps.profiles.resolve(record.detector)
-    high = record.priority >= 5
+    high = is_high_priority(record.priority)
     for part in chunks(indices, deps.settings.operator.items_per_message):
         deps.publisher.publish_task(
             profile.name, TaskMessage(task_id=task_id, items=part), high=high

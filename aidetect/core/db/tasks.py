@@ -14,6 +14,7 @@ from uuid import UUID
 
 import psycopg2.extras
 
+from aidetect.core import conditions
 from aidetect.core.db.connection import ConnectionPool
 from aidetect.core.db.rows import (
     TASK_COLUMNS,
@@ -54,7 +55,7 @@ class TaskStore(ConnectionPool):
                 """INSERT INTO tasks (id, namespace, name, generation, detector, granularity,
                        priority, backoff_limit, active_deadline_seconds,
                        ttl_seconds_after_finished, phase, reason, total_items, created_at)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'Pending', 'Recorded', %s, %s)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                    ON CONFLICT (id) DO NOTHING""",
                 (
                     task_id,
@@ -67,6 +68,8 @@ class TaskStore(ConnectionPool):
                     spec.backoff_limit,
                     spec.active_deadline_seconds,
                     spec.ttl_seconds_after_finished,
+                    Phase.PENDING,
+                    conditions.REASON_RECORDED,
                     len(texts),
                     created_at,
                 ),
@@ -78,7 +81,7 @@ class TaskStore(ConnectionPool):
                 "INSERT INTO task_items (task_id, idx, text, text_sha256) VALUES %s",
                 [(task_id, i, t, text_sha256(t)) for i, t in enumerate(texts)],
             )
-            self._log(cur, task_id, None, Phase.PENDING, "Recorded", "")
+            self._log(cur, task_id, None, Phase.PENDING, conditions.REASON_RECORDED, "")
         return True
 
     def get_task(self, task_id: UUID) -> TaskRecord:
@@ -208,7 +211,11 @@ class TaskStore(ConnectionPool):
     def _finish(self, cur: Any, task_id: UUID) -> bool:
         """Succeed a task whose last item was written, stepping through the phases it skipped
         (a task requeued by the resync can be Queued while its last result arrives)."""
-        for step, reason in ((Phase.RUNNING, "Scoring"), (Phase.SUCCEEDED, "Completed")):
+        steps = (
+            (Phase.RUNNING, conditions.REASON_SCORING),
+            (Phase.SUCCEEDED, conditions.REASON_COMPLETED),
+        )
+        for step, reason in steps:
             moved = self._transition(cur, task_id, step, reason, "")
         return moved
 
