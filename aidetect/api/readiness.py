@@ -10,17 +10,14 @@ from __future__ import annotations
 import concurrent.futures
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from aidetect.api.lazy_db import LazyDatabase
 from aidetect.core.errors import KubeUnavailable
 from aidetect.core.queue import Broker
-
-if TYPE_CHECKING:
-    from aidetect.api.deps import LazyDatabase
 
 READY_TIMEOUT_SECONDS = 3.0
 PROBE_SOCKET_TIMEOUT_SECONDS = 2

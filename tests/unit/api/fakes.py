@@ -152,7 +152,7 @@ class FakeDatabase:
 
 @dataclass
 class FakeLazyDatabase:
-    """Stands in for `deps.LazyDatabase`."""
+    """Stands in for `lazy_db.LazyDatabase`."""
 
     db: FakeDatabase
 
