@@ -97,8 +97,7 @@ class EventsConsumer(threading.Thread):
                 broker.close()
 
     def _open(self) -> Broker:
-        amqp = self.deps.settings.amqp
-        broker = Broker(amqp.url, delivery_limit=amqp.delivery_limit)
+        broker = Broker.connect(self.deps.settings.amqp)
         try:
             broker.declare_topology(self.deps.profiles.profiles)
             queue = broker.declare_events_queue(self.deps.settings.operator.shard)
