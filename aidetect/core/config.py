@@ -149,7 +149,7 @@ class WorkerSettings(BaseSettings):
         default=4,
         ge=1,
         description="Database connections of a worker (AIDETECT_DATABASE_POOL_MAX is the other "
-        "components'): its read, commit and heartbeat each hold one at a time.",
+        "components'): its three stages and its heartbeat take one each at most.",
     )
     demo_model_dir: str = Field(
         default="~/.cache/aidetect/demo-models", description="Where fallback demo models are built."
