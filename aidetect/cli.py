@@ -203,6 +203,17 @@ def _status(settings: Settings, task_id: UUID, wait: bool, sentences: bool = Fal
     return 0
 
 
+def serving(settings: Settings, detectors: Sequence[str] | None) -> Settings:
+    """The settings with `--detector` in place of the configured profiles, if it was given.
+
+    A copy: the cached settings (`get_settings()`) are never changed.
+    """
+    if not detectors:
+        return settings
+    worker = settings.worker.model_copy(update={"detectors": list(detectors)})
+    return settings.model_copy(update={"worker": worker})
+
+
 def _eval(settings: Settings, args: argparse.Namespace) -> int:
     from aidetect.core.errors import AidetectError
     from aidetect.worker.evaluation import EvalOptions, run_eval
@@ -245,9 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "worker":
         from aidetect.worker.consumer import run_worker
 
-        if args.detector:
-            settings.worker.detectors = args.detector
-        return run_worker(settings)
+        return run_worker(serving(settings, args.detector))
     if args.command == "api":
         from aidetect.api.main import run as run_api
 

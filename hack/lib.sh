@@ -51,16 +51,31 @@ alive() {
   [ -n "$st" ] && [ "${st#Z}" = "$st" ]
 }
 
-# stop_pidfile NAME PIDFILE [SECONDS]: SIGTERM the process, wait up to SECONDS (10), then SIGKILL.
+# wait_gone PID SECONDS: until the process has exited (or is a zombie); fails if it has not.
+wait_gone() {
+  local end=$((SECONDS + $2))
+  while alive "$1" && [ $SECONDS -lt "$end" ]; do sleep 0.25; done
+  ! alive "$1"
+}
+
+# terminate PID [SECONDS]: SIGTERM the process, wait up to SECONDS (10) for it to exit, then
+# SIGKILL it and wait up to 5 s more, so that its ports are free when this returns.
+terminate() {
+  local pid=${1:?terminate PID} secs=${2:-10}
+  kill -TERM "$pid" 2>/dev/null || true
+  wait_gone "$pid" "$secs" && return 0
+  log "pid $pid still running after ${secs}s: SIGKILL"
+  kill -KILL "$pid" 2>/dev/null || true
+  wait_gone "$pid" 5 || true
+}
+
+# stop_pidfile NAME PIDFILE [SECONDS]: `terminate` the process of PIDFILE, if it is running.
 stop_pidfile() {
   local name=$1 file=$2 secs=${3:-10} pid
   pid=$(cat "$file" 2>/dev/null || true)
   [ -n "$pid" ] && alive "$pid" || return 0
   log "stopping $name (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
-  local end=$((SECONDS + secs))
-  while alive "$pid" && [ $SECONDS -lt $end ]; do sleep 0.25; done
-  kill -KILL "$pid" 2>/dev/null || true
+  terminate "$pid" "$secs"
 }
 
 # The local node's network and names (make cluster-up), in one place for every script.

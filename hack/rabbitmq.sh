@@ -80,20 +80,13 @@ start() {
   log "rabbitmq: ready at amqp://guest:guest@127.0.0.1:$port/%2F (beam.smp pid $(pid_in beam.pid))"
 }
 
-# wait_gone PID SECONDS: until the process has exited (or is a zombie).
-wait_gone() {
-  local end=$((SECONDS + $2))
-  while alive "$1" && [ $SECONDS -lt "$end" ]; do sleep 0.25; done
-  ! alive "$1"
-}
-
 restart() {
   [ -f "$dir/node.env" ] && [ -f "$state/rabbitmq.env" ] || die "rabbitmq: no broker was started in $dir"
   local old; old=$(pid_in beam.pid)
   if [ -n "$old" ] && alive "$old"; then
     log "rabbitmq: stopping beam.smp (pid $old) to restart it"
-    rmq rabbitmqctl -q stop >/dev/null 2>&1 || kill -TERM "$old" 2>/dev/null || true
-    wait_gone "$old" 30 || { kill -KILL "$old" 2>/dev/null || true; wait_gone "$old" 5 || true; }
+    rmq rabbitmqctl -q stop >/dev/null 2>&1 || true  # a clean stop; terminate sees to the rest
+    terminate "$old" 30
   fi
   local wrapper; wrapper=$(pid_in server.pid)
   [ -z "$wrapper" ] || wait_gone "$wrapper" 10 || kill -KILL "$wrapper" 2>/dev/null || true

@@ -1,13 +1,12 @@
 """The route dependencies, as `Annotated` aliases: SettingsDep, DbDep, KubeDep, TenantDep.
 
 Long-lived clients live on `app.state`, made in the app's lifespan (see `main.py`). The database
-is connected lazily, on first use and again after a failed attempt, so the API starts, and
-/healthz answers, while Postgres is down. Tests swap any of these with `app.dependency_overrides`.
+is connected lazily (`lazy_db.LazyDatabase`), so the API starts, and /healthz answers, while
+Postgres is down. Tests swap any of these with `app.dependency_overrides`.
 """
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -15,38 +14,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from aidetect.api import readiness
 from aidetect.api.auth import identify
+from aidetect.api.lazy_db import LazyDatabase
 from aidetect.api.routing import request_tenant
 from aidetect.api.tenants import Tenant, TenantRegistry
 from aidetect.core import k8s
-from aidetect.core.config import DatabaseSettings, Settings
-from aidetect.core.db import Database
+from aidetect.core.config import Settings
 from aidetect.core.seams import TaskReader
-
-
-class LazyDatabase:
-    """A `Database` made on first use; a failed connect is retried on the next use."""
-
-    def __init__(self, settings: DatabaseSettings) -> None:
-        self._settings = settings
-        self._lock = threading.Lock()
-        self._db: Database | None = None
-
-    def get(self) -> Database:
-        """The database; raises DatabaseUnavailable (a 503) when it cannot connect."""
-        with self._lock:
-            if self._db is None:
-                self._db = Database(
-                    self._settings.url,
-                    pool_max=self._settings.pool_max,
-                    connect_timeout=self._settings.connect_timeout_seconds,
-                )
-            return self._db
-
-    def close(self) -> None:
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
 
 
 def _started(request: Request, name: str) -> object:

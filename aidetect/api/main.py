@@ -16,8 +16,8 @@ from fastapi_offline import FastAPIOffline
 
 from aidetect import __version__
 from aidetect.api.auth import refuse_insecure_defaults
-from aidetect.api.deps import LazyDatabase
 from aidetect.api.errors import register_error_handlers
+from aidetect.api.lazy_db import LazyDatabase
 from aidetect.api.limits import BodySizeLimit
 from aidetect.api.metrics import ApiMetrics, CountRequests
 from aidetect.api.readiness import ReadinessChecker

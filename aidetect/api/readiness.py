@@ -10,14 +10,11 @@ from __future__ import annotations
 import concurrent.futures
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from aidetect.api.lazy_db import LazyDatabase
 from aidetect.core import k8s
 from aidetect.core.queue import Broker
-
-if TYPE_CHECKING:
-    from aidetect.api.deps import LazyDatabase
 
 READY_TIMEOUT_SECONDS = 3.0
 PROBE_SOCKET_TIMEOUT_SECONDS = 2

@@ -1,7 +1,8 @@
 """The API's request and response bodies, in camelCase like the CRD.
 
-`TaskCreate` applies the CRD's limits (core.models) before anything reaches the apiserver, with
-messages that name the field and the limit; the apiserver's CEL rules stay the last word.
+`TaskCreate` applies the CRD's limits before anything reaches the apiserver, with messages that
+name the field and the limit; the apiserver's CEL rules stay the last word. It derives from
+`core.models.TaskOptions`, as `TaskSpec` does, so each default and limit is written once.
 """
 
 from __future__ import annotations
@@ -17,15 +18,13 @@ from pydantic_core import PydanticCustomError
 from aidetect.api.tenants import NAMESPACE_MAX_LENGTH, NAMESPACE_PATTERN
 from aidetect.core.errors import InvalidInput
 from aidetect.core.models import (
-    MAX_ACTIVE_DEADLINE_SECONDS,
     MAX_BATCH_CHARS,
     MAX_BATCH_ITEMS,
     MAX_TEXT_CHARS,
-    MAX_TTL_SECONDS_AFTER_FINISHED,
     CamelModel,
-    Granularity,
     ItemResult,
     Progress,
+    TaskOptions,
     TaskRecord,
     TaskResult,
     TaskSpec,
@@ -71,19 +70,31 @@ def _check_text(field: str, text: str) -> None:
         )
 
 
-class TaskCreate(CamelModel):
+def _task_create_schema(schema: dict[str, Any]) -> None:
+    """Examples, the one-of rule, and the request's own fields (where, what) listed before the
+    ones it shares with `TaskSpec` (how)."""
+    first = ("namespace", "text", "texts")
+    props = schema["properties"]
+    schema["properties"] = {
+        **{k: props[k] for k in first},
+        **{k: v for k, v in props.items() if k not in first},
+    }
+    schema["examples"] = [SINGLE_EXAMPLE, BATCH_EXAMPLE]
+    # Exactly one of text and texts (the other absent or null), as _exactly_one_input says.
+    schema["oneOf"] = [
+        {"required": ["text"], "properties": {"text": {"type": "string"}}},
+        {"required": ["texts"], "properties": {"texts": {"type": "array"}}},
+    ]
+
+
+class TaskCreate(TaskOptions):
     """What to score: `text` or `texts` (exactly one), and how."""
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={
-            "examples": [SINGLE_EXAMPLE, BATCH_EXAMPLE],
-            # Exactly one of text and texts (the other absent or null), as _exactly_one_input says.
-            "oneOf": [
-                {"required": ["text"], "properties": {"text": {"type": "string"}}},
-                {"required": ["texts"], "properties": {"texts": {"type": "array"}}},
-            ],
-        },
+        # JSON numbers only, as the CRD's integers (lax mode read `false` as 0, a TTL of 0)
+        strict=True,
+        json_schema_extra=_task_create_schema,
     )
 
     namespace: str | None = Field(
@@ -104,31 +115,12 @@ class TaskCreate(CamelModel):
         f"each and {MAX_BATCH_CHARS} in all.",
         json_schema_extra={"minItems": 1, "maxItems": MAX_BATCH_ITEMS},
     )
+    # The API checks the name before the apiserver does (TaskSpec leaves that to the CRD).
     detector: str | None = Field(
         default=None,
         max_length=63,
         pattern=PROFILE_NAME_PATTERN,
         description="The detector profile; empty or absent means the cluster default.",
-    )
-    granularity: Granularity = "document"
-    # Strict: JSON numbers only, as the CRD's integers (lax mode read `false` as 0, a TTL of 0).
-    priority: int = Field(default=0, ge=0, le=9, strict=True, description="0-4 normal, 5-9 high.")
-    backoff_limit: int = Field(
-        default=3, ge=0, le=20, strict=True, description="Retries before Failed."
-    )
-    active_deadline_seconds: int | None = Field(
-        default=None,
-        strict=True,
-        ge=1,
-        le=MAX_ACTIVE_DEADLINE_SECONDS,
-        description="Fail the task if it has not finished this long after creation (<= 30 days).",
-    )
-    ttl_seconds_after_finished: int | None = Field(
-        default=None,
-        strict=True,
-        ge=0,
-        le=MAX_TTL_SECONDS_AFTER_FINISHED,
-        description="Delete the CR this long after it finishes (<= 1 year; the record stays).",
     )
 
     @field_validator("detector", mode="before")

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from aidetect.core.metrics import FloatArray, as_arrays, oriented, threshold_at_fpr
 from aidetect.core.profiles import Calibration, DetectorProfile
+from aidetect.core.roc import FloatArray, as_arrays, oriented, threshold_at_fpr
 
 __all__ = [
     "calibrated_probability",

@@ -8,9 +8,11 @@ from typing import Final
 
 from aidetect.core.states import Phase
 
+# Pending is a phase without a condition: the task is recorded, its items not yet published.
+REASON_RECORDED: Final = "Recorded"
+
 # Queued: the task is recorded in the database and published to its detector's queue.
 QUEUED: Final = "Queued"
-REASON_RECORDED: Final = "Recorded"  # the operator recorded the task in the database
 REASON_PUBLISHED: Final = "Published"  # the message was confirmed by the broker
 REASON_REQUEUED: Final = "Requeued"  # the resync republished a stuck task
 REASON_STARTED: Final = "Started"  # Queued turned False because a worker picked the task up

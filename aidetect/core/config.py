@@ -40,7 +40,12 @@ class AmqpSettings(BaseSettings):
         description="Quorum-queue x-delivery-limit: a safety net above the largest backoffLimit "
         "(20) + 1; tasks enforce their own backoffLimit before it.",
     )
-    heartbeat_seconds: int = Field(default=60, ge=0)
+    heartbeat_seconds: int = Field(
+        default=60,
+        ge=0,
+        description="AMQP heartbeat of every long-lived connection: a connection silent for "
+        "two of them is taken as lost (0: no heartbeats).",
+    )
     reconnect_initial_seconds: float = Field(
         default=0.5, gt=0, description="First wait before reconnecting after the broker is lost."
     )
@@ -140,6 +145,12 @@ class WorkerSettings(BaseSettings):
         "(its cgroup CPU limit, else its CPU affinity), not every core of the node.",
     )
     heartbeat_seconds: float = Field(default=10.0, gt=0)
+    db_pool_max: int = Field(
+        default=4,
+        ge=1,
+        description="Database connections of a worker (AIDETECT_DATABASE_POOL_MAX is the other "
+        "components'): its three stages and its heartbeat take one each at most.",
+    )
     demo_model_dir: str = Field(
         default="~/.cache/aidetect/demo-models", description="Where fallback demo models are built."
     )

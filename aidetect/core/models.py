@@ -22,11 +22,18 @@ Granularity = Literal["document", "sentence"]
 MAX_TEXT_CHARS = 100_000
 MAX_BATCH_ITEMS = 1000
 MAX_BATCH_CHARS = 500_000
-HIGH_PRIORITY_FROM = 5
+MAX_PRIORITY = 9
+MAX_BACKOFF_LIMIT = 20
+HIGH_PRIORITY_FROM = 5  # priorities 0-4 are normal, 5-9 high: `is_high_priority` is the one test
 # Upper bounds, the same in the CRD, the API and the database (CHECK constraints): a deadline of
 # 30 days, a TTL of a year. Without them a value such as 1e13 overflowed Postgres intervals.
 MAX_ACTIVE_DEADLINE_SECONDS = 30 * 24 * 3600  # 2 592 000
 MAX_TTL_SECONDS_AFTER_FINISHED = 365 * 24 * 3600  # 31 536 000
+
+
+def is_high_priority(priority: int) -> bool:
+    """Whether a task of this priority goes to its profile's high-priority queue."""
+    return priority >= HIGH_PRIORITY_FROM
 
 
 class CamelModel(BaseModel):
@@ -46,20 +53,41 @@ class TextFrom(CamelModel):
     format: Literal["text", "lines"] = "text"
 
 
-class TaskSpec(CamelModel):
-    """A DetectionTask's spec, as the CRD validates it."""
+class TaskOptions(CamelModel):
+    """How a task is scored, whatever its input: the fields that `TaskSpec` and the API's
+    `TaskCreate` share, with each default and limit written once (the CRD states the same)."""
+
+    detector: str | None = None
+    granularity: Granularity = "document"
+    priority: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_PRIORITY,
+        description=f"0-{HIGH_PRIORITY_FROM - 1} normal, {HIGH_PRIORITY_FROM}-{MAX_PRIORITY} high.",
+    )
+    backoff_limit: int = Field(
+        default=3, ge=0, le=MAX_BACKOFF_LIMIT, description="Retries before Failed."
+    )
+    active_deadline_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_ACTIVE_DEADLINE_SECONDS,
+        description="Fail the task if it has not finished this long after creation (<= 30 days).",
+    )
+    ttl_seconds_after_finished: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_TTL_SECONDS_AFTER_FINISHED,
+        description="Delete the CR this long after it finishes (<= 1 year; the record stays).",
+    )
+
+
+class TaskSpec(TaskOptions):
+    """A DetectionTask's spec, as the CRD validates it: its input, and how to score it."""
 
     text: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT_CHARS)
     texts: list[str] | None = Field(default=None, min_length=1, max_length=MAX_BATCH_ITEMS)
     text_from: TextFrom | None = None
-    detector: str | None = None
-    granularity: Granularity = "document"
-    priority: int = Field(default=0, ge=0, le=9)
-    backoff_limit: int = Field(default=3, ge=0, le=20)
-    active_deadline_seconds: int | None = Field(default=None, ge=1, le=MAX_ACTIVE_DEADLINE_SECONDS)
-    ttl_seconds_after_finished: int | None = Field(
-        default=None, ge=0, le=MAX_TTL_SECONDS_AFTER_FINISHED
-    )
 
     @field_validator("text")
     @classmethod
@@ -82,10 +110,6 @@ class TaskSpec(CamelModel):
         if len(given) != 1:
             raise ValueError("exactly one of text, texts or textFrom must be set")
         return self
-
-    @property
-    def high_priority(self) -> bool:
-        return self.priority >= HIGH_PRIORITY_FROM
 
 
 class SentenceScore(CamelModel):

@@ -102,6 +102,11 @@ class Broker:
         except PIKA_ERRORS as e:
             raise QueueUnavailable(f"cannot connect to RabbitMQ: {e}") from e
 
+    @classmethod
+    def connect(cls, amqp: AmqpSettings) -> Broker:
+        """A connection with the deployment's delivery limit and AMQP heartbeat."""
+        return cls(amqp.url, delivery_limit=amqp.delivery_limit, heartbeat=amqp.heartbeat_seconds)
+
     @property
     def is_open(self) -> bool:
         return bool(self._conn.is_open)
@@ -297,7 +302,7 @@ class SharedPublisher:
 
     def _connected(self) -> Broker:
         if self._broker is None or not self._broker.is_open:
-            self._broker = Broker(self._amqp.url, delivery_limit=self._amqp.delivery_limit)
+            self._broker = Broker.connect(self._amqp)
             self._broker.declare_topology(self._profiles)
         return self._broker
 

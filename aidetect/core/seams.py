@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from aidetect.core.db.batches import (
         AttemptStart,
         BatchSnapshot,
+        Begun,
         CacheWrite,
         ItemsWanted,
         TaskResults,
@@ -110,6 +111,17 @@ class OperatorTasks(TaskWriter, Protocol):
         generation: int = 1,
     ) -> bool: ...
 
+    def transition_after(
+        self,
+        action: Callable[[], None],
+        task_id: UUID,
+        target: Phase,
+        reason: str,
+        message: str = "",
+        *,
+        only_from: Collection[Phase] | None = None,
+    ) -> bool: ...
+
     def transitions(self, task_id: UUID) -> list[Transition]: ...
 
     def unscored_indices(self, task_id: UUID) -> list[int]: ...
@@ -142,7 +154,7 @@ class WorkerTasks(TaskWriter, Protocol):
 
     def read_batch(self, wanted: Sequence[ItemsWanted]) -> BatchSnapshot: ...
 
-    def begin_attempts(self, starts: Sequence[AttemptStart], worker: str) -> set[UUID]: ...
+    def begin_attempts(self, starts: Sequence[AttemptStart], worker: str) -> Begun: ...
 
     def commit_batch(
         self, results: Sequence[TaskResults], worker: str, cache: CacheWrite | None = None

@@ -1,11 +1,14 @@
 """The one task state machine: phases, the allowed transitions, and `advance()`.
 
-The operator, the worker, the API and the database all move tasks through `advance()`, so a
-transition that is not in `TRANSITIONS` cannot happen anywhere.
+A phase is written in one place only, the database's `TaskStore` (`core.db.tasks`), and it
+moves a task only through `advance()`: a transition that is not in `TRANSITIONS` cannot happen
+anywhere. Which component asks for which transition is told in `core.db.tasks`.
 """
 
 from enum import StrEnum
 from typing import Final
+
+from aidetect.core.errors import PermanentError
 
 
 class Phase(StrEnum):
@@ -32,7 +35,7 @@ TRANSITIONS: Final[dict[Phase, frozenset[Phase]]] = {
 }
 
 
-class InvalidTransition(ValueError):
+class InvalidTransition(PermanentError):
     """A phase change that the state machine does not allow."""
 
     def __init__(self, current: Phase, target: Phase) -> None:

@@ -1,5 +1,6 @@
-"""Admit a DetectionTask: record it in Postgres, publish it, mark it Queued. Every step is
-idempotent, so a crash between steps (or kopf retrying the handler) only repeats work.
+"""Admit a DetectionTask: record it in Postgres (Pending), then publish it and mark it Queued
+in one transaction (`publish`). Every step is idempotent, so a crash between steps (or kopf
+retrying the handler) only repeats work.
 
 Only a transient error (a dependency away) is worth retrying. Anything else that admission
 raises, expected or not, ends the task as Failed with reason InvalidInput and says why
@@ -20,7 +21,7 @@ from pydantic import ValidationError
 from aidetect.core import conditions, k8s
 from aidetect.core.errors import InvalidInput, PermanentError, TransientError, UnknownDetector
 from aidetect.core.logs import task_log
-from aidetect.core.models import TaskMessage, TaskRecord, TaskSpec
+from aidetect.core.models import TaskMessage, TaskRecord, TaskSpec, is_high_priority
 from aidetect.core.states import TERMINAL, Phase
 from aidetect.operator import metrics
 from aidetect.operator.deps import OperatorDeps
@@ -98,23 +99,33 @@ def record_task(deps: OperatorDeps, cr: CrIdentity, spec: TaskSpec) -> None:
 def publish(
     deps: OperatorDeps, record: TaskRecord, indices: Sequence[int], *, requeue: bool = False
 ) -> None:
-    """Publish the task's items (confirmed, persistent) and move it to Queued."""
+    """Publish the task's items (confirmed, persistent) and, if it is Pending, move it to Queued.
+
+    The operator is the one writer of Pending -> Queued: the publish runs inside the transaction
+    that records Queued, under the task's row lock, so Queued means "confirmed by the broker",
+    and a worker handed a message before the commit waits for it (`core.db.tasks`). If the
+    publish fails, the task stays Pending and kopf or the resync publishes it again.
+    """
     task_id = record.id
     profile = deps.profiles.resolve(record.detector)
-    high = record.priority >= 5
-    for part in chunks(indices, deps.settings.operator.items_per_message):
-        deps.publisher.publish_task(
-            profile.name, TaskMessage(task_id=task_id, items=part), high=high
-        )
+    high = is_high_priority(record.priority)
+
+    def send() -> None:
+        for part in chunks(indices, deps.settings.operator.items_per_message):
+            deps.publisher.publish_task(
+                profile.name, TaskMessage(task_id=task_id, items=part), high=high
+            )
+
     reason = conditions.REASON_REQUEUED if requeue else conditions.REASON_PUBLISHED
     message = f"{len(indices)} item(s) published to {profile.name} ({'high' if high else 'normal'})"
-    # Only from Pending: a worker that got there first has moved the task on to Running, and
-    # Running -> Queued (the resync's requeue) would undo that
-    if deps.db.transition(task_id, Phase.QUEUED, reason, message, only_from={Phase.PENDING}):
+    if deps.db.transition_after(
+        send, task_id, Phase.QUEUED, reason, message, only_from={Phase.PENDING}
+    ):
         if not requeue:
             metrics.ADMITTED.labels(profile.name).inc()
         task_log(log, task_id).info("queued: %s", message)
-    elif requeue:
+    elif requeue:  # Queued already, or Running and just moved back by the resync
+        send()
         deps.db.touch(task_id)
         task_log(log, task_id).info("queued: %s", message)
 

@@ -103,8 +103,7 @@ class EventsConsumer(threading.Thread):
                 broker.close()
 
     def _rabbitmq(self) -> MessageBroker:
-        amqp = self.deps.settings.amqp
-        return Broker(amqp.url, delivery_limit=amqp.delivery_limit)
+        return Broker.connect(self.deps.settings.amqp)
 
     def _open(self) -> MessageBroker:
         broker = self._connect()

@@ -11,7 +11,7 @@ import logging
 import threading
 from uuid import UUID
 
-from aidetect.core import k8s
+from aidetect.core import conditions, k8s
 from aidetect.core.logs import task_log
 from aidetect.core.models import TaskRecord
 from aidetect.core.states import TERMINAL, Phase
@@ -77,13 +77,13 @@ def announce_end(deps: OperatorDeps, record: TaskRecord) -> None:
         scored = f"{record.progress.summary} scored by {record.detector}"
         message = f"{scored}: {r.label} (score {r.score:.4g})"
         k8s.post_event(
-            deps.kube, ref_of(record), type_="Normal", reason="Succeeded", message=message
+            deps.kube, ref_of(record), type_="Normal", reason=conditions.SUCCEEDED, message=message
         )
     elif record.phase == Phase.FAILED:
         k8s.post_event(
             deps.kube,
             ref_of(record),
             type_="Warning",
-            reason=record.reason or "Failed",
+            reason=record.reason or conditions.FAILED,
             message=record.message or "the task failed",
         )

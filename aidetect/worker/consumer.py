@@ -84,7 +84,7 @@ class Worker:
         }
         self.db = during_outages(
             settings.amqp, what="opening the database", retry_on=DatabaseUnavailable
-        )(Database, settings.db.url, pool_max=4)
+        )(Database, settings.db.url, pool_max=self.cfg.db_pool_max)
         self.publisher = SharedPublisher(settings.amqp, profiles=self.all_profiles)
         self.runner = BatchRunner(
             db=self.db,
@@ -208,7 +208,7 @@ class Worker:
 
     def _open(self) -> Broker:
         """A connection consuming every served queue (closed again if any step fails)."""
-        broker = Broker(self.settings.amqp.url, delivery_limit=self.settings.amqp.delivery_limit)
+        broker = Broker.connect(self.settings.amqp)
         try:
             broker.declare_topology(self.all_profiles)
             prefetch = prefetch_for(self.cfg.max_batch)

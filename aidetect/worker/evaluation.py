@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
-from aidetect.core import metrics
+from aidetect.core import roc
 from aidetect.core.calibration import fit_isotonic, fit_platt
 from aidetect.core.errors import InvalidInput
 from aidetect.core.profiles import Calibration, DetectorProfile, load_profiles
@@ -101,9 +101,9 @@ def build_report(
     if n_ai == 0 or n_ai == len(labels):
         raise BadEvaluationData(f"{options.data}: need both AI and human texts, got {n_ai} AI")
     up = profile.higher_is_ai
-    at_1 = metrics.tpr_at_fpr(scores, labels, up, 0.01)
-    at_5 = metrics.tpr_at_fpr(scores, labels, up, 0.05)
-    chosen = metrics.tpr_at_fpr(scores, labels, up, options.target_fpr)
+    at_1 = roc.tpr_at_fpr(scores, labels, up, 0.01)
+    at_5 = roc.tpr_at_fpr(scores, labels, up, 0.05)
+    chosen = roc.tpr_at_fpr(scores, labels, up, options.target_fpr)
     calibration = fit_calibration(scores, labels, up, options.method).model_copy(
         update={"target_fpr": options.target_fpr}
     )
@@ -116,12 +116,12 @@ def build_report(
         "n": len(labels),
         "n_ai": n_ai,
         "n_human": len(labels) - n_ai,
-        "auroc": metrics.auroc(scores, labels, up),
+        "auroc": roc.auroc(scores, labels, up),
         "tpr_at_1pct_fpr": at_1.tpr,
         "threshold_at_1pct_fpr": at_1.threshold,
         "tpr_at_5pct_fpr": at_5.tpr,
         "threshold_at_5pct_fpr": at_5.threshold,
-        "f1_at_threshold": metrics.f1_at_threshold(scores, labels, up, f1_threshold),
+        "f1_at_threshold": roc.f1_at_threshold(scores, labels, up, f1_threshold),
         "f1_threshold": f1_threshold,
         "f1_threshold_source": source,
         "target_fpr": options.target_fpr,
@@ -158,7 +158,7 @@ def write_profile(path: Path, name: str, calibration: Calibration, threshold: fl
 
 
 def plot_roc(
-    path: Path, curve: metrics.RocCurve, auroc: float, point: metrics.OperatingPoint, name: str
+    path: Path, curve: roc.RocCurve, auroc: float, point: roc.OperatingPoint, name: str
 ) -> None:
     """The ROC curve as a PNG, AUROC in the title and the chosen operating point marked."""
     import matplotlib
@@ -225,7 +225,7 @@ def run_eval(options: EvalOptions) -> dict[str, Any]:
         assert options.profiles_file is not None
         write_profile(Path(options.profiles_file), profile.name, calibration, threshold)
     if options.plot is not None:
-        curve = metrics.roc_curve(scores, labels, profile.higher_is_ai)
-        point = metrics.rates_at(scores, labels, profile.higher_is_ai, threshold)
+        curve = roc.roc_curve(scores, labels, profile.higher_is_ai)
+        point = roc.rates_at(scores, labels, profile.higher_is_ai, threshold)
         plot_roc(options.plot, curve, report["auroc"], point, profile.name)
     return report

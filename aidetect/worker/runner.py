@@ -1,5 +1,8 @@
 """Process one micro-batch: decode -> skip if ended -> detect -> commit -> decide ack or retry.
 
+The worker writes Queued -> Running and the end of a task it scores (`core.db.tasks` says who
+writes which transition); a task still Pending is not its to start, and its message is dropped.
+
 Plain code with no AMQP in it: it returns a decision per delivery, and the consumer carries the
 decisions out on the connection's thread. The ack never comes before the commit. A detector
 error is pinned to the message that caused it (a batch that fails is re-scored message by
@@ -138,7 +141,10 @@ class BatchRunner:
             task = triaged.task
             if d.attempt > task.attempts or task.phase in (Phase.PENDING, Phase.QUEUED):
                 starts.append(AttemptStart(task.id, d.attempt))
-        started = frozenset(self.db.begin_attempts(starts, self.worker))
+        begun = self.db.begin_attempts(starts, self.worker)
+        started = begun.running
+        work, unqueued = _split_unqueued(work, begun.unqueued)
+        decisions += unqueued
         if not work:
             return PreparedBatch(decisions)
         detector = self.detectors[profile]
@@ -368,3 +374,23 @@ def _results(detector: Detector, part: ScoredMessage) -> list[ItemResult]:
         )
         for item, (s, cached) in zip(part.work.items, part.scores, strict=True)
     ]
+
+
+def _split_unqueued(
+    work: list[Work], unqueued: frozenset[UUID]
+) -> tuple[list[Work], list[Decision]]:
+    """The work whose task is Queued or on, and acks for the deliveries of tasks still Pending.
+
+    Such a message comes from an admission whose publish did not commit: the operator publishes
+    the task again, and only the operator moves it on from Pending, so the message is dropped.
+    """
+    if not unqueued:
+        return work, []
+    acks = []
+    for w in work:
+        if w.task.id in unqueued:
+            task_log(log, w.task.id).info(
+                "dropping items %s: the task is not Queued yet", [i.index for i in w.items]
+            )
+            acks.append(Decision(w.delivery, "ack"))
+    return [w for w in work if w.task.id not in unqueued], acks

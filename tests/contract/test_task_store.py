@@ -17,6 +17,7 @@ import pytest
 from aidetect.core import conditions
 from aidetect.core.db import (
     AttemptStart,
+    Begun,
     CachedScore,
     CacheWrite,
     Database,
@@ -25,7 +26,7 @@ from aidetect.core.db import (
     TaskResults,
     WriteOutcome,
 )
-from aidetect.core.errors import InvalidInput, TaskNotFound
+from aidetect.core.errors import InvalidInput, QueueUnavailable, TaskNotFound
 from aidetect.core.memory import MemoryDatabase
 from aidetect.core.models import ItemResult, TaskRecord, TaskSpec, WorkerHeartbeat
 from aidetect.core.states import Phase
@@ -236,18 +237,60 @@ def test_a_batch_reads_its_tasks_and_only_the_unscored_items_of_open_ones(
     assert snapshot.items_of(ItemsWanted(ended, [0])) == []
 
 
-def test_begin_attempts_starts_pending_and_queued_tasks_once(store: Store, namespace: str) -> None:
+def test_begin_attempts_starts_queued_tasks_once_and_leaves_pending_ones(
+    store: Store, namespace: str
+) -> None:
     pending, queued, running = add(store, namespace), add(store, namespace), add(store, namespace)
     run_to(store, queued, Phase.QUEUED)
     run_to(store, running, Phase.RUNNING)
-    started = store.begin_attempts(
-        [AttemptStart(pending, 1), AttemptStart(queued, 1), AttemptStart(running, 2)], "w1"
+    begun = store.begin_attempts(
+        [
+            AttemptStart(pending, 1),
+            AttemptStart(queued, 1),
+            AttemptStart(running, 2),
+            AttemptStart(uuid.uuid4(), 1),
+        ],
+        "w1",
     )
-    assert started == {pending, queued}
-    assert {store.get_task(t).phase for t in (pending, queued, running)} == {Phase.RUNNING}
+    assert (begun.running, begun.unqueued) == (frozenset({queued}), frozenset({pending}))
+    assert store.get_task(pending).phase == Phase.PENDING  # only the operator moves it on
+    assert store.get_task(pending).attempts == 0
+    assert {store.get_task(t).phase for t in (queued, running)} == {Phase.RUNNING}
     assert store.get_task(running).attempts == 2
-    assert store.begin_attempts([AttemptStart(pending, 1)], "w2") == set()
-    assert store.begin_attempts([], "w") == set()
+    assert store.begin_attempts([AttemptStart(queued, 1)], "w2").running == frozenset()
+    assert store.begin_attempts([], "w") == Begun()
+
+
+def test_transition_after_runs_the_action_only_for_an_allowed_move(
+    store: Store, namespace: str
+) -> None:
+    task_id = add(store, namespace)
+    ran: list[Phase] = []
+
+    def action() -> None:
+        ran.append(store.get_task(task_id).phase)
+
+    assert store.transition_after(
+        action, task_id, Phase.QUEUED, "Published", only_from={Phase.PENDING}
+    )
+    assert ran == [Phase.PENDING] and store.get_task(task_id).phase == Phase.QUEUED
+    assert not store.transition_after(
+        action, task_id, Phase.QUEUED, "Again", only_from={Phase.PENDING}
+    )
+    assert ran == [Phase.PENDING]  # not run again
+
+
+def test_a_failing_action_moves_nothing(store: Store, namespace: str) -> None:
+    task_id = add(store, namespace)
+
+    def fail() -> None:
+        raise QueueUnavailable("publish not confirmed")
+
+    with pytest.raises(QueueUnavailable):
+        store.transition_after(fail, task_id, Phase.QUEUED, "Published")
+    task = store.get_task(task_id)
+    assert (task.phase, task.version) == (Phase.PENDING, 1)
+    assert [t.to_phase for t in store.transitions(task_id)] == [Phase.PENDING]
 
 
 def test_commit_batch_writes_every_task_and_the_cache_in_order(

@@ -1,14 +1,16 @@
 """The only place that speaks SQL: Postgres, the system of record.
 
 `Database` is the one object components use; its parts live in modules by responsibility:
-`connection` (pool, transactions, migrations), `tasks` (the task lifecycle and result writes),
-`bookkeeping` (the operator's resync queries), `cache` (the result cache), `batches` (a worker's
-reads and writes per micro-batch) and `workers` (heartbeats).
+`connection` (pool, transactions, migrations), `tasks` (the task lifecycle: who writes which
+transition), `item_results` (result writes, once per item), `bookkeeping` (the operator's resync
+queries), `cache` (the result cache), `batches` (a worker's reads and writes per micro-batch) and
+`workers` (heartbeats).
 """
 
 from aidetect.core.db.batches import (
     AttemptStart,
     BatchSnapshot,
+    Begun,
     CacheWrite,
     ItemsWanted,
     TaskResults,
@@ -27,6 +29,7 @@ class Database(Bookkeeping, WorkerBatches, WorkerStore):
 __all__ = [
     "AttemptStart",
     "BatchSnapshot",
+    "Begun",
     "CacheWrite",
     "CachedScore",
     "Database",

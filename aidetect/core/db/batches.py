@@ -3,7 +3,7 @@
 A batch of messages costs at most three transactions: one read (the tasks and the unscored
 items they name), one start (attempts and the moves to Running, only when some task needs
 them) and one commit (the result cache and every task's results). Per message, it used to cost
-seven. The guarantees are the per-task ones of `TaskStore`: each item's result is written once
+seven. The guarantees are the per-task ones of `ResultWrites`: each item's result is written once
 (`scored_at IS NULL`), under the task row's lock, and a task finishes exactly once.
 
 Task rows are locked in task-id order, in every transaction here, so two workers committing
@@ -19,6 +19,7 @@ from uuid import UUID
 
 from aidetect.core import conditions
 from aidetect.core.db.cache import ResultCache
+from aidetect.core.db.item_results import ResultWrites
 from aidetect.core.db.rows import (
     TASK_COLUMNS,
     CachedScore,
@@ -26,7 +27,6 @@ from aidetect.core.db.rows import (
     WriteOutcome,
     task_record,
 )
-from aidetect.core.db.tasks import TaskStore
 from aidetect.core.models import ItemResult, TaskRecord
 from aidetect.core.states import Phase
 
@@ -61,6 +61,14 @@ class AttemptStart:
 
 
 @dataclass(frozen=True)
+class Begun:
+    """What `begin_attempts` did: the tasks it moved to Running, and those it found Pending."""
+
+    running: frozenset[UUID] = frozenset()
+    unqueued: frozenset[UUID] = frozenset()
+
+
+@dataclass(frozen=True)
 class TaskResults:
     """The new results of one task's items."""
 
@@ -77,7 +85,7 @@ class CacheWrite:
     entries: Sequence[tuple[str, str, CachedScore]]
 
 
-class WorkerBatches(TaskStore, ResultCache):
+class WorkerBatches(ResultWrites, ResultCache):
     """The worker's per-batch reads and writes."""
 
     def read_batch(self, wanted: Sequence[ItemsWanted]) -> BatchSnapshot:
@@ -104,31 +112,34 @@ class WorkerBatches(TaskStore, ResultCache):
             }
         return BatchSnapshot(tasks=tasks, unscored=unscored)
 
-    def begin_attempts(self, starts: Sequence[AttemptStart], worker: str) -> set[UUID]:
-        """Record each task's delivery attempt and move it on to Running (through Queued when
-        the worker got there before the operator recorded it); the ids that became Running."""
-        started: set[UUID] = set()
-        if not starts:
-            return started
+    def begin_attempts(self, starts: Sequence[AttemptStart], worker: str) -> Begun:
+        """Record each task's delivery attempt and move Queued tasks on to Running.
+
+        A task still Pending is left alone: the operator's publish of it did not commit (it
+        publishes the task again), and only the operator moves a task on from Pending. A task
+        whose publish is under way is locked by the operator until Queued commits: this waits.
+        """
+        running: set[UUID] = set()
+        unqueued: set[UUID] = set()
         latest: dict[UUID, int] = {}
         for s in starts:
             latest[s.task_id] = max(s.attempt, latest.get(s.task_id, 0))
+        if not latest:
+            return Begun()
         with self.transaction() as cur:
             for task_id in sorted(latest):
-                self._note_attempt(cur, task_id, latest[task_id])
                 cur.execute("SELECT phase FROM tasks WHERE id = %s FOR UPDATE", (task_id,))
                 row = cur.fetchone()
                 phase = None if row is None else Phase(row["phase"])
                 if phase == Phase.PENDING:
-                    # The operator publishes before it records Queued: a fast worker can win.
-                    self._transition(
-                        cur, task_id, Phase.QUEUED, conditions.REASON_PUBLISHED, "picked up"
-                    )
-                if phase in (Phase.PENDING, Phase.QUEUED) and self._transition(
+                    unqueued.add(task_id)
+                    continue
+                self._note_attempt(cur, task_id, latest[task_id])
+                if phase == Phase.QUEUED and self._transition(
                     cur, task_id, Phase.RUNNING, conditions.REASON_SCORING, f"scoring on {worker}"
                 ):
-                    started.add(task_id)
-        return started
+                    running.add(task_id)
+        return Begun(frozenset(running), frozenset(unqueued))
 
     def commit_batch(
         self, results: Sequence[TaskResults], worker: str, cache: CacheWrite | None = None

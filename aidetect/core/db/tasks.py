@@ -1,36 +1,48 @@
-"""Tasks and their items: record, read, move through the state machine, write results once.
+"""Tasks and their items: record, read, and move through the state machine.
 
-Every phase change goes through `transition()`, which checks the state machine and writes the
-transition log in the same transaction. Result writes are idempotent per item: an item's result
-is written once (`scored_at IS NULL`), however often its message is delivered.
+Every phase change goes through `_transition()`, which moves a task only through
+`states.advance()` and writes the transition log in the same transaction. (Item results are
+written by `item_results`.)
+
+Each transition has one writer:
+
+- Pending (Recorded): the operator's admission records the task (`insert_task`).
+- Pending -> Queued (Published, Requeued): the operator, in the transaction that publishes the
+  items (`transition_after`): the row stays locked from before the publish until Queued is
+  committed, so a worker handed a message waits, then finds the task Queued.
+- Queued -> Running (Scoring): the worker, when it starts an attempt (`begin_attempts`), or
+  when the last result of a task that the resync had requeued arrives (`item_results`).
+- Running -> Queued (Requeued): the operator's resync, for a task without progress.
+- Running -> Succeeded (Completed): the worker that writes the last item's result.
+- -> Failed: the operator for bad input, a deadline or a dead letter; the worker when the
+  detector refuses the input or the backoff limit is spent.
+- -> Cancelled: the operator, when the CR is deleted or vanished.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import psycopg2.extras
 
+from aidetect.core import conditions
 from aidetect.core.db.connection import ConnectionPool
 from aidetect.core.db.rows import (
     TASK_COLUMNS,
     ItemToScore,
     TaskPage,
-    WriteOutcome,
     decode_cursor,
     encode_cursor,
-    item_detail,
     item_result,
     task_record,
     text_sha256,
 )
 from aidetect.core.errors import TaskNotFound
 from aidetect.core.models import ItemResult, TaskRecord, TaskSpec, Transition
-from aidetect.core.results import summarize
-from aidetect.core.states import TERMINAL, Phase, can_advance
+from aidetect.core.states import TERMINAL, InvalidTransition, Phase, advance
 
 
 class TaskStore(ConnectionPool):
@@ -54,7 +66,7 @@ class TaskStore(ConnectionPool):
                 """INSERT INTO tasks (id, namespace, name, generation, detector, granularity,
                        priority, backoff_limit, active_deadline_seconds,
                        ttl_seconds_after_finished, phase, reason, total_items, created_at)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'Pending', 'Recorded', %s, %s)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                    ON CONFLICT (id) DO NOTHING""",
                 (
                     task_id,
@@ -67,6 +79,8 @@ class TaskStore(ConnectionPool):
                     spec.backoff_limit,
                     spec.active_deadline_seconds,
                     spec.ttl_seconds_after_finished,
+                    Phase.PENDING,
+                    conditions.REASON_RECORDED,
                     len(texts),
                     created_at,
                 ),
@@ -78,7 +92,7 @@ class TaskStore(ConnectionPool):
                 "INSERT INTO task_items (task_id, idx, text, text_sha256) VALUES %s",
                 [(task_id, i, t, text_sha256(t)) for i, t in enumerate(texts)],
             )
-            self._log(cur, task_id, None, Phase.PENDING, "Recorded", "")
+            self._log(cur, task_id, None, Phase.PENDING, conditions.REASON_RECORDED, "")
         return True
 
     def get_task(self, task_id: UUID) -> TaskRecord:
@@ -175,6 +189,25 @@ class TaskStore(ConnectionPool):
         with self.transaction() as cur:
             return self._transition(cur, task_id, target, reason, message, only_from)
 
+    def transition_after(
+        self,
+        action: Callable[[], None],
+        task_id: UUID,
+        target: Phase,
+        reason: str,
+        message: str = "",
+        *,
+        only_from: Collection[Phase] | None = None,
+    ) -> bool:
+        """`transition`, with `action` run under the task's row lock just before the move.
+
+        The lock is held from before `action` until the move commits, so no other transaction
+        sees the task between the two. When the move is not allowed, `action` does not run
+        (False); when `action` raises, nothing is written and the error propagates.
+        """
+        with self.transaction() as cur:
+            return self._transition(cur, task_id, target, reason, message, only_from, action)
+
     def _transition(
         self,
         cur: Any,
@@ -183,16 +216,17 @@ class TaskStore(ConnectionPool):
         reason: str,
         message: str,
         only_from: Collection[Phase] | None = None,
+        before: Callable[[], None] | None = None,
     ) -> bool:
-        cur.execute("SELECT phase FROM tasks WHERE id = %s FOR UPDATE", (task_id,))
-        row = cur.fetchone()
-        if row is None:
-            raise TaskNotFound(f"no task {task_id}")
-        current = Phase(row["phase"])
+        current = self._locked_phase(cur, task_id)
         if only_from is not None and current not in only_from:
             return False
-        if not can_advance(current, target):
+        try:
+            target = advance(current, target)
+        except InvalidTransition:
             return False
+        if before is not None:
+            before()
         stamp = {
             Phase.QUEUED: "queued_at = coalesce(queued_at, now()),",
             Phase.RUNNING: "started_at = coalesce(started_at, now()),",
@@ -205,12 +239,14 @@ class TaskStore(ConnectionPool):
         self._log(cur, task_id, current, target, reason, message)
         return True
 
-    def _finish(self, cur: Any, task_id: UUID) -> bool:
-        """Succeed a task whose last item was written, stepping through the phases it skipped
-        (a task requeued by the resync can be Queued while its last result arrives)."""
-        for step, reason in ((Phase.RUNNING, "Scoring"), (Phase.SUCCEEDED, "Completed")):
-            moved = self._transition(cur, task_id, step, reason, "")
-        return moved
+    @staticmethod
+    def _locked_phase(cur: Any, task_id: UUID) -> Phase:
+        """The task's phase, with its row locked until the transaction ends."""
+        cur.execute("SELECT phase FROM tasks WHERE id = %s FOR UPDATE", (task_id,))
+        row = cur.fetchone()
+        if row is None:
+            raise TaskNotFound(f"no task {task_id}")
+        return Phase(row["phase"])
 
     @staticmethod
     def _log(cur: Any, task_id: UUID, src: Phase | None, dst: Phase, reason: str, msg: str) -> None:
@@ -251,81 +287,3 @@ class TaskStore(ConnectionPool):
                 (task_id,),
             )
             return [r["idx"] for r in cur.fetchall()]
-
-    def record_results(
-        self, task_id: UUID, results: Sequence[ItemResult], worker: str
-    ) -> WriteOutcome:
-        """Write each item's result once; finish the task when its last item is written.
-
-        Runs under the task row's lock, so two workers finishing the last items concurrently
-        finish the task exactly once, and a cancelled or failed task gets no results.
-        """
-        with self.transaction() as cur:
-            return self._record_results(cur, task_id, results, worker)
-
-    def _record_results(
-        self, cur: Any, task_id: UUID, results: Sequence[ItemResult], worker: str
-    ) -> WriteOutcome:
-        """`record_results` inside the caller's transaction (which then holds the row lock)."""
-        cur.execute(
-            "SELECT phase, detector, total_items FROM tasks WHERE id = %s FOR UPDATE",
-            (task_id,),
-        )
-        task = cur.fetchone()
-        if task is None:
-            raise TaskNotFound(f"no task {task_id}")
-        if Phase(task["phase"]) in TERMINAL:
-            return WriteOutcome(0, False, skipped_phase=Phase(task["phase"]))
-        written = (
-            psycopg2.extras.execute_values(
-                cur,
-                """UPDATE task_items AS t SET score = v.score, label = v.label,
-                   probability = v.probability, threshold = v.threshold,
-                   model_version = v.model_version, detail = v.detail::jsonb,
-                   worker = v.worker, scored_at = now()
-               FROM (VALUES %s) AS v (task_id, idx, score, label, probability, threshold,
-                                      model_version, detail, worker)
-               WHERE t.task_id = v.task_id AND t.idx = v.idx AND t.scored_at IS NULL
-               RETURNING t.idx""",
-                [
-                    (
-                        task_id,
-                        r.index,
-                        r.score,
-                        r.label,
-                        r.probability,
-                        r.threshold,
-                        r.model_version,
-                        psycopg2.extras.Json(item_detail(r)),
-                        worker,
-                    )
-                    for r in results
-                ],
-                template="(%s::uuid, %s, %s::double precision, %s, %s::double precision, "
-                "%s::double precision, %s, %s, %s)",
-                fetch=True,
-            )
-            if results
-            else []
-        )
-        new = len(written)
-        cur.execute(
-            """UPDATE tasks SET done_items = done_items + %s, worker = %s,
-                   progressed_at = now(), version = version + (%s > 0)::int
-               WHERE id = %s RETURNING done_items""",
-            (new, worker, new, task_id),
-        )
-        done = cur.fetchone()["done_items"]
-        if done < task["total_items"]:
-            return WriteOutcome(new, False)
-        cur.execute(
-            """SELECT idx, score, label, probability, threshold, model_version, detail
-               FROM task_items WHERE task_id = %s ORDER BY idx""",
-            (task_id,),
-        )
-        summary = summarize([item_result(r) for r in cur.fetchall()], detector=task["detector"])
-        cur.execute(
-            "UPDATE tasks SET result = %s WHERE id = %s",
-            (psycopg2.extras.Json(summary.model_dump(mode="json", exclude_none=True)), task_id),
-        )
-        return WriteOutcome(new, self._finish(cur, task_id))

@@ -21,6 +21,7 @@ from aidetect.core import conditions
 from aidetect.core.db.batches import (
     AttemptStart,
     BatchSnapshot,
+    Begun,
     CacheWrite,
     ItemsWanted,
     TaskResults,
@@ -43,7 +44,7 @@ from aidetect.core.models import (
     WorkerHeartbeat,
 )
 from aidetect.core.results import summarize
-from aidetect.core.states import TERMINAL, Phase, can_advance
+from aidetect.core.states import TERMINAL, InvalidTransition, Phase, advance
 
 OPEN = frozenset({Phase.PENDING, Phase.QUEUED, Phase.RUNNING})
 
@@ -255,6 +256,22 @@ class MemoryDatabase:
         with self._tx():
             return self._transition(self._row(task_id), target, reason, message, only_from)
 
+    def transition_after(
+        self,
+        action: Callable[[], None],
+        task_id: UUID,
+        target: Phase,
+        reason: str,
+        message: str = "",
+        *,
+        only_from: Collection[Phase] | None = None,
+    ) -> bool:
+        """`transition`, with `action` run just before the move, the store locked meanwhile;
+        when the move is not allowed `action` does not run, and when it raises nothing moves."""
+        with self._tx():
+            row = self._row(task_id)
+            return self._transition(row, target, reason, message, only_from, action)
+
     def _transition(
         self,
         row: _Row,
@@ -262,12 +279,17 @@ class MemoryDatabase:
         reason: str,
         message: str,
         only_from: Collection[Phase] | None = None,
+        before: Callable[[], None] | None = None,
     ) -> bool:
         current = row.record.phase
         if only_from is not None and current not in only_from:
             return False
-        if not can_advance(current, target):
+        try:
+            target = advance(current, target)
+        except InvalidTransition:
             return False
+        if before is not None:
+            before()
         now = self.clock()
         stamps: dict[str, Any] = {}
         if target == Phase.QUEUED:
@@ -364,25 +386,28 @@ class MemoryDatabase:
                         unscored[(w.task_id, i)] = ItemToScore(w.task_id, i, row.items[i].text)
         return BatchSnapshot(tasks=tasks, unscored=unscored)
 
-    def begin_attempts(self, starts: Sequence[AttemptStart], worker: str) -> set[UUID]:
-        started: set[UUID] = set()
+    def begin_attempts(self, starts: Sequence[AttemptStart], worker: str) -> Begun:
+        running: set[UUID] = set()
+        unqueued: set[UUID] = set()
         latest: dict[UUID, int] = {}
         for s in starts:
             latest[s.task_id] = max(s.attempt, latest.get(s.task_id, 0))
+        if not latest:
+            return Begun()
         with self._tx():
             for task_id in sorted(latest):
                 row = self._rows.get(task_id)
                 if row is None:
                     continue
+                if row.record.phase == Phase.PENDING:  # only the operator moves it on
+                    unqueued.add(task_id)
+                    continue
                 self._note_attempt(row, latest[task_id])
-                phase = row.record.phase
-                if phase == Phase.PENDING:
-                    self._transition(row, Phase.QUEUED, conditions.REASON_PUBLISHED, "picked up")
-                if phase in (Phase.PENDING, Phase.QUEUED) and self._transition(
+                if row.record.phase == Phase.QUEUED and self._transition(
                     row, Phase.RUNNING, conditions.REASON_SCORING, f"scoring on {worker}"
                 ):
-                    started.add(task_id)
-        return started
+                    running.add(task_id)
+        return Begun(frozenset(running), frozenset(unqueued))
 
     def commit_batch(
         self, results: Sequence[TaskResults], worker: str, cache: CacheWrite | None = None

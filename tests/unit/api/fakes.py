@@ -66,7 +66,7 @@ def scored(record: TaskRecord) -> tuple[TaskRecord, list[ItemResult]]:
 
 @dataclass
 class FakeLazyDatabase:
-    """Stands in for `deps.LazyDatabase`."""
+    """Stands in for `lazy_db.LazyDatabase`."""
 
     db: MemoryDatabase
 

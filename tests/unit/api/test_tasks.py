@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from aidetect.api.schemas import TaskCreate
 from aidetect.core.k8s import FINALIZER, LABEL_SOURCE
 from aidetect.core.memory import MemoryDatabase
+from aidetect.core.models import TaskOptions, TaskSpec
 from aidetect.core.states import Phase
 from tests.unit.api.conftest import AUTH
 from tests.unit.api.fakes import FakeApiServer, scored, task_record
@@ -135,6 +137,12 @@ def test_bad_predict_input_gets_422_naming_the_field_and_limit(
     assert message in error["message"]
     assert error["details"] and all("input" not in d for d in error["details"])
     assert apiserver.objects == {}
+
+
+@pytest.mark.parametrize("name", sorted(set(TaskOptions.model_fields) - {"detector"}))
+def test_the_request_and_the_spec_share_each_default_and_limit(name: str) -> None:
+    request, spec = TaskCreate.model_fields[name], TaskSpec.model_fields[name]
+    assert (request.default, request.metadata) == (spec.default, spec.metadata)
 
 
 def test_lone_surrogate_in_text_gets_422_not_500(api: TestClient, apiserver: FakeApiServer) -> None:

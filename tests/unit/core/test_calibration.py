@@ -11,7 +11,7 @@ from aidetect.core.calibration import (
     fit_platt,
     threshold_at_fpr,
 )
-from aidetect.core.metrics import rates_at
+from aidetect.core.roc import rates_at
 
 
 def logistic_sample(a: float, b: float, seed: int = 7) -> tuple[list[float], list[int]]:

@@ -1,4 +1,5 @@
-"""How well a detector's raw scores separate AI from human text, in the units RAID reports.
+"""ROC analysis: how well a detector's raw scores separate AI from human text, in the units
+RAID reports. (The Prometheus metrics are another thing: each component's `metrics.py`.)
 
 `aidetect eval` needs AUROC, the ROC curve, TPR at a fixed false-positive rate and F1, and it
 needs them without scikit-learn or torch, so that `core` stays light. Labels are 1 for AI and 0

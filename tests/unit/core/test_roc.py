@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aidetect.core.metrics import (
+from aidetect.core.roc import (
     auroc,
     f1_at_threshold,
     rates_at,

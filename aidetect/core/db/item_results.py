@@ -1,0 +1,138 @@
+"""Writing a task's item results, once each, and finishing the task with its last one.
+
+An item's result is written only while it has none (`scored_at IS NULL`), under the task row's
+lock, so a redelivered message writes nothing twice and two workers that write a task's last
+items at once finish it exactly once. A task that has ended gets no results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+import psycopg2.extras
+
+from aidetect.core import conditions
+from aidetect.core.db.rows import WriteOutcome, item_detail, item_result
+from aidetect.core.db.tasks import TaskStore
+from aidetect.core.errors import TaskNotFound
+from aidetect.core.models import ItemResult
+from aidetect.core.results import summarize
+from aidetect.core.states import TERMINAL, Phase
+
+
+class ResultWrites(TaskStore):
+    """Item results in SQL."""
+
+    def record_results(
+        self, task_id: UUID, results: Sequence[ItemResult], worker: str
+    ) -> WriteOutcome:
+        """Write each item's result once; finish the task when its last item is written.
+
+        Runs under the task row's lock, so two workers finishing the last items concurrently
+        finish the task exactly once, and a cancelled or failed task gets no results.
+        """
+        with self.transaction() as cur:
+            return self._record_results(cur, task_id, results, worker)
+
+    def _record_results(
+        self, cur: Any, task_id: UUID, results: Sequence[ItemResult], worker: str
+    ) -> WriteOutcome:
+        """`record_results` inside the caller's transaction (which then holds the row lock)."""
+        task = self._lock_for_results(cur, task_id)
+        if Phase(task["phase"]) in TERMINAL:
+            return WriteOutcome(0, False, skipped_phase=Phase(task["phase"]))
+        new = self._write_item_results(cur, task_id, results, worker)
+        done = self._count_done(cur, task_id, new, worker)
+        if done < task["total_items"]:
+            return WriteOutcome(new, False)
+        self._store_summary(cur, task_id, task["detector"])
+        return WriteOutcome(new, self._finish(cur, task_id))
+
+    @staticmethod
+    def _lock_for_results(cur: Any, task_id: UUID) -> Any:
+        """The task's phase, detector and item count, with its row locked."""
+        cur.execute(
+            "SELECT phase, detector, total_items FROM tasks WHERE id = %s FOR UPDATE",
+            (task_id,),
+        )
+        task = cur.fetchone()
+        if task is None:
+            raise TaskNotFound(f"no task {task_id}")
+        return task
+
+    @staticmethod
+    def _write_item_results(
+        cur: Any, task_id: UUID, results: Sequence[ItemResult], worker: str
+    ) -> int:
+        """Write the results of the items that have none yet; how many were written."""
+        if not results:
+            return 0
+        written = psycopg2.extras.execute_values(
+            cur,
+            """UPDATE task_items AS t SET score = v.score, label = v.label,
+                   probability = v.probability, threshold = v.threshold,
+                   model_version = v.model_version, detail = v.detail::jsonb,
+                   worker = v.worker, scored_at = now()
+               FROM (VALUES %s) AS v (task_id, idx, score, label, probability, threshold,
+                                      model_version, detail, worker)
+               WHERE t.task_id = v.task_id AND t.idx = v.idx AND t.scored_at IS NULL
+               RETURNING t.idx""",
+            [
+                (
+                    task_id,
+                    r.index,
+                    r.score,
+                    r.label,
+                    r.probability,
+                    r.threshold,
+                    r.model_version,
+                    psycopg2.extras.Json(item_detail(r)),
+                    worker,
+                )
+                for r in results
+            ],
+            template="(%s::uuid, %s, %s::double precision, %s, %s::double precision, "
+            "%s::double precision, %s, %s, %s)",
+            fetch=True,
+        )
+        return len(written)
+
+    @staticmethod
+    def _count_done(cur: Any, task_id: UUID, new: int, worker: str) -> int:
+        """Add the new results to the task's count (a new version only if there are any);
+        the items done now."""
+        cur.execute(
+            """UPDATE tasks SET done_items = done_items + %s, worker = %s,
+                   progressed_at = now(), version = version + (%s > 0)::int
+               WHERE id = %s RETURNING done_items""",
+            (new, worker, new, task_id),
+        )
+        done: int = cur.fetchone()["done_items"]
+        return done
+
+    @staticmethod
+    def _store_summary(cur: Any, task_id: UUID, detector: str) -> None:
+        """Summarize every item's result into the task's result."""
+        cur.execute(
+            """SELECT idx, score, label, probability, threshold, model_version, detail
+               FROM task_items WHERE task_id = %s ORDER BY idx""",
+            (task_id,),
+        )
+        summary = summarize([item_result(r) for r in cur.fetchall()], detector=detector)
+        cur.execute(
+            "UPDATE tasks SET result = %s WHERE id = %s",
+            (psycopg2.extras.Json(summary.model_dump(mode="json", exclude_none=True)), task_id),
+        )
+
+    def _finish(self, cur: Any, task_id: UUID) -> bool:
+        """Succeed a task whose last item was written, stepping through the phases it skipped
+        (a task requeued by the resync can be Queued while its last result arrives)."""
+        steps = (
+            (Phase.RUNNING, conditions.REASON_SCORING),
+            (Phase.SUCCEEDED, conditions.REASON_COMPLETED),
+        )
+        for step, reason in steps:
+            moved = self._transition(cur, task_id, step, reason, "")
+        return moved
