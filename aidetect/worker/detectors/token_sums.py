@@ -97,6 +97,8 @@ class TextPositions:
             log_rank=None if self.rank is None else total(self.rank.log()),
             expected=total(self.expected),
             variance=total(self.variance),
-            cross_expected=None if self.expected is None else float(self.expected[cross].double().sum()),
+            cross_expected=None
+            if self.expected is None
+            else float(self.expected[cross].double().sum()),
             cross_count=int(cross.sum()),
         )
