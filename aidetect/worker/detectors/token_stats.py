@@ -10,7 +10,7 @@ Conventions, shared with the reference implementations:
 - Each window is tokenized with the tokenizer's own special tokens around it (as the reference
   code's plain `tokenizer(text)` call does) and position t is scored from positions < t.
 - Long texts are cut into windows that fit the model (`chunking`) and each window is scored
-  alone; the sums run over every window, so means over them are token-weighted.
+  alone; the sums run over every window (each kind decides what to make of them).
 - Logits are converted to float32 before any softmax, whatever dtype the model runs in.
 - If the two models' vocabularies differ in size, both logits are cut to the smaller one.
 
