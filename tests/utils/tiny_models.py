@@ -61,7 +61,7 @@ def gpt2_style_copy(source: Path, target: Path) -> Path:
     original = AutoTokenizer.from_pretrained(source)
     backend = Tokenizer.from_str(original.backend_tokenizer.to_str())
     backend.post_processor = processors.TemplateProcessing(single="$A", pair="$A $B")
-    tokenizer = PreTrainedTokenizerFast(
+    tokenizer = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=backend,
         bos_token="<s>",
         eos_token="</s>",

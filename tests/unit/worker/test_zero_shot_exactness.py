@@ -8,6 +8,7 @@ from byte offsets, independently of the detector's offset mapping.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,7 +143,7 @@ def formula(case: Case, positions: Positions, cross: list[float]) -> float:
     if case.kind == "fast-detectgpt":
         sigma2 = torch.tensor([p[3] for p in positions], dtype=torch.float64)
         z = float((log_p.sum() - mu.sum()) / sigma2.sum().sqrt())
-        return z * min(1.0, WINDOW_POSITIONS / len(positions)) ** 0.5
+        return z * math.sqrt(min(1.0, WINDOW_POSITIONS / len(positions)))
     x_ppl = sum(cross) / len(cross)
     return float(-log_p.mean()) / x_ppl
 
