@@ -245,6 +245,23 @@ def test_fast_detectgpt_long_text_is_the_pooled_z_rescaled_to_one_window(
     assert abs(pooled - truncated) > abs(result.score - truncated)  # pooling alone inflates z
 
 
+@pytest.mark.parametrize("copies", [2, 3, 5])
+def test_fast_detectgpt_text_of_identical_full_windows_scores_as_one_window(
+    copies: int, causal_lm_dirs: tuple[Path, Path]
+) -> None:
+    # Given a text that fills one window exactly, and the same text repeated: its windows are
+    # all that one window, so the per-token discrepancy does not change with length
+    detector = unbounded("fast-detectgpt", causal_lm_dirs[0])
+    one = "Exactly sixty-two bytes fill one window of the tiny model. ..."
+    assert len(one.encode()) == CONTEXT - 2
+    single = detector.score([one])[0]
+    # When the repeated text is scored, then its score is the one window's (pooled z alone
+    # would be sqrt(copies) times larger)
+    repeated = detector.score([one * copies])[0]
+    assert (single.chunks, repeated.chunks) == (1, copies)
+    assert repeated.score == pytest.approx(single.score, abs=TOLERANCE)
+
+
 def test_fast_detectgpt_zero_variance_fails_only_its_own_text(
     causal_lm_dirs: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
