@@ -20,6 +20,7 @@ from uuid import UUID
 from aidetect import __version__
 from aidetect.core.config import Settings, get_settings
 from aidetect.core.logs import configure_logging
+from aidetect.core.models import ItemFailure
 from aidetect.core.states import TERMINAL
 
 
@@ -194,6 +195,9 @@ def _status(settings: Settings, task_id: UUID, wait: bool, sentences: bool = Fal
         texts = db.texts(task_id)
         colour = sys.stdout.isatty()
         for item in db.items(task_id):
+            if isinstance(item, ItemFailure):
+                sys.stdout.write(f"# text {item.index + 1}: not scored: {item.message}\n\n")
+                continue
             sys.stdout.write(f"# text {item.index + 1}: {item.label} (score {item.score:.4g})\n")
             if item.sentences is None:
                 sys.stdout.write("(no sentence scores: submit with --granularity sentence)\n")

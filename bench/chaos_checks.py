@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from kubernetes import client
 
 from aidetect.core import crd
 from aidetect.core.db import Database
-from aidetect.core.models import ItemResult, TaskRecord, Transition
+from aidetect.core.models import ItemFailure, ItemResult, TaskRecord, Transition
 from aidetect.core.states import TERMINAL, Phase
 
 CR_SCORE_DIGITS = 4  # the CR shows rounded scores; the database keeps full precision
@@ -123,7 +124,7 @@ class Truth:
     submissions: list[Submission]
     crs: list[CrView]
     records: dict[UUID, TaskRecord]
-    items: dict[UUID, list[ItemResult]]
+    items: dict[UUID, Sequence[ItemResult | ItemFailure]]
     transitions: dict[UUID, list[Transition]]
     logged: Counter[str]
 

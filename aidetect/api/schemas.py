@@ -7,6 +7,7 @@ name the field and the limit; the apiserver's CEL rules stay the last word. It d
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -22,6 +23,7 @@ from aidetect.core.models import (
     MAX_BATCH_ITEMS,
     MAX_TEXT_CHARS,
     CamelModel,
+    ItemFailure,
     ItemResult,
     Progress,
     TaskOptions,
@@ -212,14 +214,18 @@ class TaskSummary(CamelModel):
 
 
 class TaskPublic(TaskSummary):
-    """A task with every scored item and its transition log."""
+    """A task with every written item (a result, or the failure of a text that could not be
+    scored) and its transition log."""
 
-    items: list[ItemResult]
+    items: list[ItemResult | ItemFailure]
     transitions: list[Transition]
 
     @classmethod
     def from_parts(
-        cls, record: TaskRecord, items: list[ItemResult], transitions: list[Transition]
+        cls,
+        record: TaskRecord,
+        items: Sequence[ItemResult | ItemFailure],
+        transitions: list[Transition],
     ) -> TaskPublic:
         fields = {name: getattr(record, name) for name in TaskSummary.model_fields}
         return cls.model_validate({**fields, "items": items, "transitions": transitions})

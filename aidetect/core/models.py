@@ -146,6 +146,17 @@ class ItemResult(CamelModel):
     sentences: list[SentenceScore] | None = None
 
 
+class ItemFailure(CamelModel):
+    """An item that could not be scored (its text, not the service, is at fault): the reason
+    is a condition reason (`InvalidInput`) and the message names the cause. Written once, as a
+    result is, and counted in `progress.failed`."""
+
+    index: int
+    reason: str
+    message: str
+    model_version: str
+
+
 class TaskResult(CamelModel):
     """The task-level result: the item itself for one text, a summary for a batch."""
 

@@ -100,7 +100,14 @@ class DetectorProfile(BaseModel):
     device: str = Field(default="auto", description="auto (cuda if available), cuda or cpu.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     batch_size: int = Field(default=8, ge=1, le=1024)
-    max_length: int = Field(default=512, ge=8)
+    max_length: int | None = Field(
+        default=None,
+        ge=8,
+        description="The most tokens (special ones included) of one window; longer texts are "
+        "cut into windows. Empty means the kind's default, as its reference code: 512 for "
+        "binoculars and hf-classifier, the model's context for fast-detectgpt and perplexity. "
+        "Never more than the model's context.",
+    )
     threshold: float | None = Field(
         default=None,
         description="Threshold on the raw score; empty means the kind's published default.",

@@ -48,3 +48,13 @@ def summarize(items: Sequence[ItemResult], *, detector: str) -> TaskResult:
         counts={"ai": counts["ai"], "human": counts["human"]},
         items=list(items) if len(items) <= MAX_ITEMS_ON_CR else None,
     )
+
+
+def partial_message(failed: int, total: int) -> str:
+    """The message of a task that succeeded with some items unscorable ("" if none were)."""
+    return f"{failed} of {total} item(s) could not be scored" if failed else ""
+
+
+def unscorable_message(failed: int, index: int, cause: str) -> str:
+    """The message of a task that failed because none of its items could be scored."""
+    return f"none of the {failed} item(s) could be scored; item {index}: {cause}"

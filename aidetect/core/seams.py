@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 from uuid import UUID
 
 from aidetect.core.models import (
+    ItemFailure,
     ItemResult,
     TaskEvent,
     TaskMessage,
@@ -50,7 +51,7 @@ class TaskReader(Protocol):
 
     def find_task(self, task_id: UUID) -> TaskRecord | None: ...
 
-    def items(self, task_id: UUID) -> list[ItemResult]: ...
+    def items(self, task_id: UUID) -> list[ItemResult | ItemFailure]: ...
 
     def texts(self, task_id: UUID) -> list[str]: ...
 
@@ -161,7 +162,7 @@ class WorkerTasks(TaskWriter, Protocol):
     ) -> list[WriteOutcome]: ...
 
     def record_results(
-        self, task_id: UUID, results: Sequence[ItemResult], worker: str
+        self, task_id: UUID, results: Sequence[ItemResult | ItemFailure], worker: str
     ) -> WriteOutcome: ...
 
     def cached_scores(

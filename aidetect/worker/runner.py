@@ -6,8 +6,10 @@ writes which transition); a task still Pending is not its to start, and its mess
 Plain code with no AMQP in it: it returns a decision per delivery, and the consumer carries the
 decisions out on the connection's thread. The ack never comes before the commit. A detector
 error is pinned to the message that caused it (a batch that fails is re-scored message by
-message), so one poison text does not fail its neighbours; a commit that fails for a reason of
-its own (not an outage) is likewise retried task by task.
+message), so one poison text does not fail its neighbours; a text the detector reports as
+unscorable (`UnscorableItems`) fails alone, as an item failure with reason InvalidInput, and
+its task goes on; a commit that fails for a reason of its own (not an outage) is likewise
+retried task by task.
 
 The database sees the batch, not its messages: one read of every task and item it names, one
 transaction to start the tasks that need it, one commit of every result (`core.db.batches`).
@@ -42,14 +44,21 @@ from aidetect.core.db import (
 )
 from aidetect.core.errors import PermanentError, QueueUnavailable, TransientError
 from aidetect.core.logs import task_log
-from aidetect.core.models import EventType, ItemResult, TaskEvent, TaskMessage, TaskRecord
+from aidetect.core.models import (
+    EventType,
+    ItemFailure,
+    ItemResult,
+    TaskEvent,
+    TaskMessage,
+    TaskRecord,
+)
 from aidetect.core.queue import Delivery
 from aidetect.core.seams import EventPublisher, WorkerTasks
 from aidetect.core.states import TERMINAL, Phase
 from aidetect.worker import metrics
 from aidetect.worker.backoff import retry_delay
 from aidetect.worker.detectors.base import Detector
-from aidetect.worker.scoring import ToScore, cached_scores, score_items
+from aidetect.worker.scoring import ToScore, Unscored, cached_scores, score_items
 from aidetect.worker.work import (
     BatchStats,
     Decision,
@@ -301,7 +310,7 @@ class BatchRunner:
         if outcome.skipped_phase is not None:
             tlog.info("results discarded: the task became %s meanwhile", outcome.skipped_phase)
         elif outcome.finished:
-            tlog.info("finished: wrote %d result(s); the task succeeded", outcome.written)
+            tlog.info("finished: wrote %d result(s); the task ended", outcome.written)
             self._announce("finished", task)
         else:
             tlog.info("wrote %d result(s)", outcome.written)
@@ -358,22 +367,38 @@ def _wanted(work: Sequence[Work]) -> list[ToScore]:
     return [ToScore(item, w.task.granularity) for w in work for item in w.items]
 
 
-def _results(detector: Detector, part: ScoredMessage) -> list[ItemResult]:
-    """The result rows of one message's items."""
-    return [
-        ItemResult(
-            index=item.index,
-            score=s.score,
-            label=s.label,
-            probability=s.probability,
-            threshold=s.threshold,
-            model_version=detector.model_version,
-            chunks=s.chunks,
-            cached=cached,
-            sentences=s.sentences,
+def _results(detector: Detector, part: ScoredMessage) -> list[ItemResult | ItemFailure]:
+    """The result rows of one message's items; a failure (InvalidInput) for each text the
+    detector could not score, so that it fails alone and its neighbours are scored."""
+    out: list[ItemResult | ItemFailure] = []
+    for item, outcome in zip(part.work.items, part.scores, strict=True):
+        if isinstance(outcome, Unscored):
+            tlog = task_log(log, item.task_id)
+            tlog.warning("item %d not scored: %s", item.index, outcome.message)
+            out.append(
+                ItemFailure(
+                    index=item.index,
+                    reason=conditions.REASON_INVALID_INPUT,
+                    message=f"{detector.profile.name} cannot score this text: {outcome.message}",
+                    model_version=detector.model_version,
+                )
+            )
+            continue
+        s, cached = outcome
+        out.append(
+            ItemResult(
+                index=item.index,
+                score=s.score,
+                label=s.label,
+                probability=s.probability,
+                threshold=s.threshold,
+                model_version=detector.model_version,
+                chunks=s.chunks,
+                cached=cached,
+                sentences=s.sentences,
+            )
         )
-        for item, (s, cached) in zip(part.work.items, part.scores, strict=True)
-    ]
+    return out
 
 
 def _split_unqueued(

@@ -5,6 +5,8 @@ judged by the profile's current threshold and calibration. The lookup happens wh
 prepared, the scoring on the inference thread; what the detector computes is returned as a
 `CacheWrite`, which the runner commits in the same transaction as the results.
 Demo models are never cached: their scores mean nothing and must not outlive them.
+A text the detector cannot score (`UnscorableItems`) comes back as `Unscored`, with the cause;
+the other texts of the call keep their scores. Failures are never cached.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from aidetect.core.db import CachedScore, CacheWrite, ItemToScore, text_sha256
 from aidetect.core.models import Granularity, Score, SentenceScore
 from aidetect.core.profiles import DetectorProfile
 from aidetect.core.seams import WorkerTasks
-from aidetect.worker.detectors.base import Detector
+from aidetect.worker.detectors.base import Detector, UnscorableItems
 
 
 @dataclass(frozen=True)
@@ -29,10 +31,21 @@ class ToScore:
 
 
 @dataclass(frozen=True)
-class ScoredItems:
-    """One (score, from the cache?) per item, in order, and the fresh scores to remember."""
+class Unscored:
+    """An item whose text the detector could not score, and why."""
 
-    scores: list[tuple[Score, bool]]
+    message: str
+
+
+Outcome = tuple[Score, bool] | Unscored
+"""An item's (score, from the cache?), or why it has none."""
+
+
+@dataclass(frozen=True)
+class ScoredItems:
+    """One outcome per item, in order, and the fresh scores to remember."""
+
+    scores: list[Outcome]
     cache: CacheWrite | None
 
 
@@ -92,7 +105,7 @@ def score_items(
     """Score every item not in `cached`, in at most two detector calls (documents, then
     sentence tasks); the fresh raw scores come back to be cached (none for demo models)."""
     keys = [cache_key(w) for w in wanted]
-    out: dict[int, tuple[Score, bool]] = {
+    out: dict[int, Outcome] = {
         i: (from_cache(detector.profile, cached[k]), True)
         for i, k in enumerate(keys)
         if k in cached
@@ -100,10 +113,24 @@ def score_items(
     for sentences in (False, True):
         todo = [i for i, k in enumerate(keys) if i not in out and (k[1] == "sentence") == sentences]
         if todo:
-            scored = detector.score([wanted[i].item.text for i in todo], sentences=sentences)
-            out.update({i: (sc, False) for i, sc in zip(todo, scored, strict=True)})
+            texts = [wanted[i].item.text for i in todo]
+            out.update(zip(todo, _score_or_explain(detector, texts, sentences), strict=True))
     cache = None
     if not detector.demo:
-        fresh = [(*keys[i], to_cache(sc)) for i, (sc, hit) in out.items() if not hit]
+        fresh = [
+            (*keys[i], to_cache(o[0]))
+            for i, o in out.items()
+            if not isinstance(o, Unscored) and not o[1]
+        ]
         cache = CacheWrite(detector.profile.name, detector.model_version, fresh)
     return ScoredItems(scores=[out[i] for i in range(len(keys))], cache=cache)
+
+
+def _score_or_explain(detector: Detector, texts: list[str], sentences: bool) -> list[Outcome]:
+    """The detector's fresh scores, with `Unscored` for each text it could not score."""
+    try:
+        return [(sc, False) for sc in detector.score(texts, sentences=sentences)]
+    except UnscorableItems as e:
+        return [
+            Unscored(e.reasons[i]) if sc is None else (sc, False) for i, sc in enumerate(e.scores)
+        ]

@@ -13,9 +13,10 @@ from typing import Literal
 from uuid import UUID
 
 from aidetect.core.db import CachedScore, CacheWrite, ItemToScore
-from aidetect.core.models import Score, TaskRecord
+from aidetect.core.models import TaskRecord
 from aidetect.core.queue import Delivery
 from aidetect.worker.detectors.base import Detector
+from aidetect.worker.scoring import Outcome
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,11 @@ class PreparedBatch:
 
 @dataclass(frozen=True)
 class ScoredMessage:
-    """One delivery's work and the (score, from the cache?) of each of its items."""
+    """One delivery's work and the outcome of each of its items: (score, from the cache?), or
+    why its text could not be scored."""
 
     work: Work
-    scores: list[tuple[Score, bool]]
+    scores: list[Outcome]
 
 
 @dataclass(frozen=True)

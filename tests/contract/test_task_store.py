@@ -28,7 +28,7 @@ from aidetect.core.db import (
 )
 from aidetect.core.errors import InvalidInput, QueueUnavailable, TaskNotFound
 from aidetect.core.memory import MemoryDatabase
-from aidetect.core.models import ItemResult, TaskRecord, TaskSpec, WorkerHeartbeat
+from aidetect.core.models import ItemFailure, ItemResult, TaskRecord, TaskSpec, WorkerHeartbeat
 from aidetect.core.states import Phase
 
 Store = Database | MemoryDatabase
@@ -61,6 +61,12 @@ def add(
 def result(index: int, score: float = 0.9) -> ItemResult:
     label = "ai" if score >= 0.5 else "human"
     return ItemResult(index=index, score=score, label=label, threshold=0.5, model_version="m@1")
+
+
+def failure(index: int, message: str = "too short to score") -> ItemFailure:
+    return ItemFailure(
+        index=index, reason=conditions.REASON_INVALID_INPUT, message=message, model_version="m@1"
+    )
 
 
 def run_to(store: Store, task_id: UUID, phase: Phase) -> None:
@@ -190,8 +196,63 @@ def test_results_are_written_once_and_the_last_one_finishes_the_task(
     assert last == WriteOutcome(1, True)
     assert task.phase == Phase.SUCCEEDED and task.reason == conditions.REASON_COMPLETED
     assert task.result is not None and task.result.score == pytest.approx(0.7)
-    assert [(i.index, i.score) for i in store.items(task_id)] == [(0, 0.8), (1, 0.6)]
+    assert store.items(task_id) == [result(0, 0.8), result(1, 0.6)]
     assert store.unscored_indices(task_id) == []
+
+
+def test_a_failed_item_is_written_once_counted_and_listed_with_its_error(
+    store: Store, namespace: str
+) -> None:
+    # Given a task of three texts, the second of which cannot be scored
+    task_id = add(store, namespace, texts=("one", "two", "three"))
+    run_to(store, task_id, Phase.RUNNING)
+    first = store.record_results(task_id, [result(0, 0.8), failure(1)], "w1")
+    again = store.record_results(task_id, [failure(1, "other"), result(1, 0.1)], "w2")
+    assert (first, again) == (WriteOutcome(2, False), WriteOutcome(0, False))
+    progress = store.get_task(task_id).progress
+    assert (progress.done, progress.failed, progress.total) == (1, 1, 3)
+    assert store.unscored_indices(task_id) == [2]
+    # When the last item is scored, then the task succeeds, summarising the scored items only
+    assert store.record_results(task_id, [result(2, 0.6)], "w1") == WriteOutcome(1, True)
+    task = store.get_task(task_id)
+    assert (task.phase, task.reason) == (Phase.SUCCEEDED, conditions.REASON_COMPLETED)
+    assert task.message == "1 of 3 item(s) could not be scored"
+    assert task.result is not None and task.result.score == pytest.approx(0.7)
+    assert task.result.counts == {"ai": 2, "human": 0}
+    assert store.items(task_id) == [result(0, 0.8), failure(1), result(2, 0.6)]
+
+
+def test_a_task_none_of_whose_items_scored_fails_with_invalid_input(
+    store: Store, namespace: str
+) -> None:
+    task_id = add(store, namespace, texts=("a", "x"))
+    run_to(store, task_id, Phase.RUNNING)
+    outcome = store.record_results(task_id, [failure(1, "one token"), failure(0)], "w")
+    task = store.get_task(task_id)
+    assert outcome == WriteOutcome(2, True)
+    assert (task.phase, task.reason) == (Phase.FAILED, conditions.REASON_INVALID_INPUT)
+    assert task.message == "none of the 2 item(s) could be scored; item 0: too short to score"
+    assert (task.progress.done, task.progress.failed) == (0, 2) and task.result is None
+    assert store.items(task_id) == [failure(0), failure(1, "one token")]
+
+
+def test_a_batch_commit_writes_failed_items_and_never_offers_them_again(
+    store: Store, namespace: str
+) -> None:
+    # Given two tasks committed in one batch, one item of the first unscorable
+    mixed = add(store, namespace, texts=("one", "two"))
+    other = add(store, namespace, texts=("one", "two"))
+    for task_id in (mixed, other):
+        run_to(store, task_id, Phase.RUNNING)
+    outcomes = store.commit_batch(
+        [TaskResults(mixed, [failure(0)]), TaskResults(other, [result(0), result(1)])], "w"
+    )
+    # Then the failure counts, the other task is unaffected, and only item 1 is left to score
+    assert outcomes == [WriteOutcome(1, False), WriteOutcome(2, True)]
+    assert store.get_task(mixed).progress.failed == 1
+    assert store.get_task(other).phase == Phase.SUCCEEDED
+    snapshot = store.read_batch([ItemsWanted(mixed, [0, 1])])
+    assert [i.index for i in snapshot.items_of(ItemsWanted(mixed, [0, 1]))] == [1]
 
 
 def test_results_for_an_ended_task_are_discarded(store: Store, namespace: str) -> None:

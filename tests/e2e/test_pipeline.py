@@ -23,6 +23,7 @@ from aidetect.api.main import create_app
 from aidetect.core import crd
 from aidetect.core.config import AmqpSettings, ApiSettings, DatabaseSettings, KubeSettings, Settings
 from aidetect.core.db import Database
+from aidetect.core.models import ItemResult
 from aidetect.core.states import Phase
 from tests.utils.audit import audit_log as session_audit_log
 from tests.utils.audit import task_writes
@@ -91,7 +92,7 @@ def test_example_reaches_succeeded_and_cr_agrees_with_db(
             text = cr["spec"]["text"]
             on_cr = [text[x["start"] : x["end"]] for x in result["sentences"]]
             (item,) = db.items(row.id)
-            assert item.sentences is not None
+            assert isinstance(item, ItemResult) and item.sentences is not None
             assert [text[x.start : x.end] for x in item.sentences] == on_cr
             assert len(on_cr) == 3 and on_cr[2].startswith("Это третье")
 
@@ -446,6 +447,7 @@ def test_the_same_text_is_scored_once_then_served_from_the_cache(
     # Then its result comes from the cache, marked so, with the same score
     (one,) = db.items(_uid(first))
     (two,) = db.items(_uid(second))
+    assert isinstance(one, ItemResult) and isinstance(two, ItemResult)
     assert (one.cached, two.cached) == (False, True)
     assert two.score == one.score
     assert cr["status"]["result"]["cached"] is True
@@ -455,7 +457,7 @@ def test_the_same_text_is_scored_once_then_served_from_the_cache(
     )
     wait_for_phase(custom_api, namespace, "cache-sentences", {"Succeeded"}, timeout=60)
     (three,) = db.items(_uid(third))
-    assert three.cached is False
+    assert isinstance(three, ItemResult) and three.cached is False
     assert three.sentences
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tokenizers import Tokenizer, processors
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
+
 from aidetect.core.profiles import DetectorProfile
 from aidetect.worker.detectors.demo import build_demo_causal_lm, build_demo_classifier
 
@@ -47,3 +50,24 @@ def zero_shot_profile(kind: str, model: str | Path, **overrides: object) -> Dete
         "threshold": 1.0,
     }
     return DetectorProfile.model_validate(fields | overrides)
+
+
+def gpt2_style_copy(source: Path, target: Path) -> Path:
+    """A copy of a tiny causal LM whose tokenizer, like gpt2's and Falcon's, adds no special
+    tokens and has no pad token (the reference code then pads with EOS, `</s>` here)."""
+    if (target / "config.json").is_file():
+        return target
+    model = AutoModelForCausalLM.from_pretrained(source)
+    original = AutoTokenizer.from_pretrained(source)
+    backend = Tokenizer.from_str(original.backend_tokenizer.to_str())
+    backend.post_processor = processors.TemplateProcessing(single="$A", pair="$A $B")
+    tokenizer = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
+        tokenizer_object=backend,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        model_max_length=original.model_max_length,
+    )
+    model.save_pretrained(target)
+    tokenizer.save_pretrained(target)
+    return target

@@ -27,7 +27,7 @@ from aidetect.core.db.rows import (
     WriteOutcome,
     task_record,
 )
-from aidetect.core.models import ItemResult, TaskRecord
+from aidetect.core.models import ItemFailure, ItemResult, TaskRecord
 from aidetect.core.states import Phase
 
 
@@ -70,10 +70,10 @@ class Begun:
 
 @dataclass(frozen=True)
 class TaskResults:
-    """The new results of one task's items."""
+    """The new results of one task's items (a failure for each text that could not be scored)."""
 
     task_id: UUID
-    results: Sequence[ItemResult]
+    results: Sequence[ItemResult | ItemFailure]
 
 
 @dataclass(frozen=True)

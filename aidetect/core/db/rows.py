@@ -10,7 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from aidetect.core.errors import InvalidInput
-from aidetect.core.models import ItemResult, Progress, TaskRecord
+from aidetect.core.models import ItemFailure, ItemResult, Progress, TaskRecord
 from aidetect.core.states import Phase
 
 TASK_COLUMNS = """id, namespace, name, generation, detector, granularity, priority, backoff_limit,
@@ -69,6 +69,24 @@ def item_detail(r: ItemResult) -> dict[str, Any]:
     return r.model_dump(
         mode="json", by_alias=True, include={"chunks", "cached", "sentences"}, exclude_none=True
     )
+
+
+def failure_detail(f: ItemFailure) -> dict[str, Any]:
+    """The `detail` of a failed item's row (its score, label and threshold stay NULL)."""
+    return {"error": {"reason": f.reason, "message": f.message}}
+
+
+def item_of(row: dict[str, Any]) -> ItemResult | ItemFailure:
+    """A written item row: a failure where the score is NULL, else a result."""
+    if row["score"] is None:
+        error = (row.get("detail") or {}).get("error") or {}
+        return ItemFailure(
+            index=row["idx"],
+            reason=error.get("reason", ""),
+            message=error.get("message", ""),
+            model_version=row["model_version"] or "",
+        )
+    return item_result(row)
 
 
 def item_result(row: dict[str, Any]) -> ItemResult:

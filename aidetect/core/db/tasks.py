@@ -15,7 +15,8 @@ Each transition has one writer:
 - Running -> Queued (Requeued): the operator's resync, for a task without progress.
 - Running -> Succeeded (Completed): the worker that writes the last item's result.
 - -> Failed: the operator for bad input, a deadline or a dead letter; the worker when the
-  detector refuses the input or the backoff limit is spent.
+  detector refuses the input, the backoff limit is spent, or the last item is written and no
+  item of the task could be scored (InvalidInput).
 - -> Cancelled: the operator, when the CR is deleted or vanished.
 """
 
@@ -36,12 +37,12 @@ from aidetect.core.db.rows import (
     TaskPage,
     decode_cursor,
     encode_cursor,
-    item_result,
+    item_of,
     task_record,
     text_sha256,
 )
 from aidetect.core.errors import TaskNotFound
-from aidetect.core.models import ItemResult, TaskRecord, TaskSpec, Transition
+from aidetect.core.models import ItemFailure, ItemResult, TaskRecord, TaskSpec, Transition
 from aidetect.core.states import TERMINAL, InvalidTransition, Phase, advance
 
 
@@ -147,15 +148,15 @@ class TaskStore(ConnectionPool):
         next_cursor = encode_cursor(tasks[-1].created_at, tasks[-1].id) if more and tasks else None
         return TaskPage(tasks=tasks, next_cursor=next_cursor)
 
-    def items(self, task_id: UUID) -> list[ItemResult]:
-        """The scored items of a task, in order."""
+    def items(self, task_id: UUID) -> list[ItemResult | ItemFailure]:
+        """The written items of a task, in order: results, and failures of unscorable texts."""
         with self.transaction() as cur:
             cur.execute(
                 """SELECT idx, score, label, probability, threshold, model_version, detail
                    FROM task_items WHERE task_id = %s AND scored_at IS NOT NULL ORDER BY idx""",
                 (task_id,),
             )
-            return [item_result(r) for r in cur.fetchall()]
+            return [item_of(r) for r in cur.fetchall()]
 
     def texts(self, task_id: UUID) -> list[str]:
         """The task's texts, in order (what its items scored)."""

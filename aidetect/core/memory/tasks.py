@@ -36,6 +36,7 @@ from aidetect.core.db.rows import (
 )
 from aidetect.core.errors import DatabaseUnavailable, TaskNotFound
 from aidetect.core.models import (
+    ItemFailure,
     ItemResult,
     Progress,
     TaskRecord,
@@ -43,7 +44,7 @@ from aidetect.core.models import (
     Transition,
     WorkerHeartbeat,
 )
-from aidetect.core.results import summarize
+from aidetect.core.results import partial_message, summarize, unscorable_message
 from aidetect.core.states import TERMINAL, InvalidTransition, Phase, advance
 
 OPEN = frozenset({Phase.PENDING, Phase.QUEUED, Phase.RUNNING})
@@ -52,7 +53,7 @@ OPEN = frozenset({Phase.PENDING, Phase.QUEUED, Phase.RUNNING})
 @dataclass
 class _Item:
     text: str
-    result: ItemResult | None = None
+    result: ItemResult | ItemFailure | None = None  # None: not written yet (scored_at IS NULL)
     worker: str | None = None
 
 
@@ -158,7 +159,7 @@ class MemoryDatabase:
     def restore(
         self,
         record: TaskRecord,
-        items: Sequence[ItemResult] = (),
+        items: Sequence[ItemResult | ItemFailure] = (),
         texts: Sequence[str] | None = None,
     ) -> TaskRecord:
         """Put a task back as it stands (a test's starting point): its record, its scored
@@ -211,7 +212,7 @@ class MemoryDatabase:
         next_cursor = encode_cursor(tasks[-1].created_at, tasks[-1].id) if more and tasks else None
         return TaskPage(tasks=tasks, next_cursor=next_cursor)
 
-    def items(self, task_id: UUID) -> list[ItemResult]:
+    def items(self, task_id: UUID) -> list[ItemResult | ItemFailure]:
         with self._tx():
             row = self._rows.get(task_id)
             return [i.result for i in row.items if i.result is not None] if row else []
@@ -331,42 +332,51 @@ class MemoryDatabase:
     # --- results -----------------------------------------------------------------------------
 
     def record_results(
-        self, task_id: UUID, results: Sequence[ItemResult], worker: str
+        self, task_id: UUID, results: Sequence[ItemResult | ItemFailure], worker: str
     ) -> WriteOutcome:
         with self._tx():
             return self._record_results(self._row(task_id), results, worker)
 
     def _record_results(
-        self, row: _Row, results: Sequence[ItemResult], worker: str
+        self, row: _Row, results: Sequence[ItemResult | ItemFailure], worker: str
     ) -> WriteOutcome:
         if row.record.phase in TERMINAL:
             return WriteOutcome(0, False, skipped_phase=row.record.phase)
-        new = 0
+        new_done = new_failed = 0
         for r in results:
             if 0 <= r.index < len(row.items) and row.items[r.index].result is None:
                 row.items[r.index] = replace(row.items[r.index], result=r, worker=worker)
-                new += 1
+                if isinstance(r, ItemFailure):
+                    new_failed += 1
+                else:
+                    new_done += 1
+        new = new_done + new_failed
         progress = row.record.progress
-        done = progress.done + new
+        done, failed = progress.done + new_done, progress.failed + new_failed
         row.set(
-            progress=progress.model_copy(update={"done": done}),
+            progress=progress.model_copy(update={"done": done, "failed": failed}),
             worker=worker,
             version=row.record.version + (1 if new else 0),
         )
         row.progressed_at = self.clock()
-        if done < progress.total:
+        if done + failed < progress.total:
             return WriteOutcome(new, False)
-        scored = [i.result for i in row.items if i.result is not None]
+        if done == 0:
+            first = next(i.result for i in row.items if isinstance(i.result, ItemFailure))
+            message = unscorable_message(failed, first.index, first.message)
+            moved = self._transition(row, Phase.FAILED, conditions.REASON_INVALID_INPUT, message)
+            return WriteOutcome(new, moved)
+        scored = [i.result for i in row.items if isinstance(i.result, ItemResult)]
         row.set(result=summarize(scored, detector=row.record.detector))
-        return WriteOutcome(new, self._finish(row))
+        return WriteOutcome(new, self._finish(row, partial_message(failed, progress.total)))
 
-    def _finish(self, row: _Row) -> bool:
+    def _finish(self, row: _Row, message: str) -> bool:
         moved = False
-        for step, reason in (
-            (Phase.RUNNING, conditions.REASON_SCORING),
-            (Phase.SUCCEEDED, conditions.REASON_COMPLETED),
+        for step, reason, text in (
+            (Phase.RUNNING, conditions.REASON_SCORING, ""),
+            (Phase.SUCCEEDED, conditions.REASON_COMPLETED, message),
         ):
-            moved = self._transition(row, step, reason, "")
+            moved = self._transition(row, step, reason, text)
         return moved
 
     # --- a worker's batches ------------------------------------------------------------------

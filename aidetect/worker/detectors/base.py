@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Self, TypeVar
 
-from aidetect.core.errors import PermanentError
+from aidetect.core.errors import InvalidInput, PermanentError
 from aidetect.core.models import Score
 from aidetect.core.profiles import DetectorKind, DetectorProfile
 
@@ -35,7 +35,24 @@ class Detector(ABC):
 
     @abstractmethod
     def score(self, texts: Sequence[str], *, sentences: bool = False) -> list[Score]:
-        """One Score per text, in order; with `sentences`, each also carries per-sentence scores."""
+        """One Score per text, in order; with `sentences`, each also carries per-sentence scores.
+
+        `UnscorableItems` if some texts cannot be scored: it carries the other texts' scores.
+        """
+
+
+class UnscorableItems(InvalidInput):
+    """Some texts of one `score()` call cannot be scored; the error keeps the others' scores.
+
+    A caller that knows items can fail alone records `reasons[i]` for text i and `scores[i]`
+    for the rest; any other caller sees an InvalidInput, as if the whole call had failed.
+    """
+
+    def __init__(self, scores: Sequence[Score | None], reasons: dict[int, str]) -> None:
+        self.scores = list(scores)
+        self.reasons = dict(reasons)
+        listed = "; ".join(f"text {i}: {reason}" for i, reason in sorted(self.reasons.items()))
+        super().__init__(f"{len(self.reasons)} of {len(self.scores)} text(s) unscorable: {listed}")
 
 
 DetectorClass = TypeVar("DetectorClass", bound=type[Detector])

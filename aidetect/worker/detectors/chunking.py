@@ -1,9 +1,10 @@
 """Windows over long token sequences, and padded batches of them.
 
 Models see at most a fixed number of positions, and aidetect never truncates silently: a long
-text is cut into consecutive windows that together hold every token, each window is scored, and
-the scores are combined with a token-weighted mean. Every kind (classifier, perplexity,
-Binoculars, Fast-DetectGPT) shares these rules, so they live here rather than in one detector.
+text is cut into consecutive windows that together hold every token, and each window is scored.
+How the windows' numbers combine is the kind's business (docs/detectors.md): the classifier
+takes a token-weighted mean of window scores, the zero-shot kinds pool per-token sums. Every
+kind shares the cutting rules, so they live here rather than in one detector.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ _OFFSET_POSITION_MODELS = frozenset(
     }
 )
 _UNSET_TOKENIZER_LENGTH = 1_000_000  # tokenizers without a limit report ~1e30
+# When neither the profile nor the model says how long a window may be: the old fixed default.
+FALLBACK_POSITIONS = 512
 
 
 @dataclass(frozen=True)
@@ -66,10 +69,11 @@ def special_frame(tokenizer: PreTrainedTokenizerBase) -> SpecialFrame:
 
 
 def max_positions(
-    tokenizer: PreTrainedTokenizerBase, config: PretrainedConfig, profile_max: int
+    tokenizer: PreTrainedTokenizerBase, config: PretrainedConfig, profile_max: int | None
 ) -> int:
-    """The most tokens (special ones included) one forward pass may take."""
-    limits = [profile_max]
+    """The most tokens (special ones included) one forward pass may take: the model's context
+    (what `truncation=True` uses, and the position table), capped by `profile_max` if set."""
+    limits = [] if profile_max is None else [profile_max]
     tokenizer_max = tokenizer.model_max_length
     if isinstance(tokenizer_max, int) and tokenizer_max < _UNSET_TOKENIZER_LENGTH:
         limits.append(tokenizer_max)
@@ -78,7 +82,7 @@ def max_positions(
         if config.model_type in _OFFSET_POSITION_MODELS:
             positions -= (getattr(config, "pad_token_id", None) or 0) + 1
         limits.append(positions)
-    return min(limits)
+    return min(limits) if limits else FALLBACK_POSITIONS
 
 
 def split_windows(ids: Sequence[int], size: int) -> list[list[int]]:

@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 # Label names that mean "AI-generated" when a binary profile leaves `ai_label` unset.
 AI_LABEL_WORDS = frozenset({"ai", "fake", "machine", "generated"})
 _WORD = re.compile(r"[a-z0-9]+")
+# The window when the profile sets none: what the RoBERTa detectors' wrappers truncate at.
+DEFAULT_MAX_LENGTH = 512
 
 
 @register("hf-classifier")
@@ -62,7 +64,8 @@ class HfClassifier(Detector):
         wanted = DEMO_AI_LABEL if demo else profile.ai_label
         self.ai_index = resolve_ai_index(model.config.id2label, wanted)
         self.frame = chunking.special_frame(tokenizer)
-        limit = chunking.max_positions(tokenizer, model.config, profile.max_length)
+        cap = profile.max_length or DEFAULT_MAX_LENGTH
+        limit = chunking.max_positions(tokenizer, model.config, cap)
         self.window = limit - len(self.frame)
         if self.window < 1:
             raise PermanentError(f"max_length {limit} leaves no room around the special tokens")

@@ -10,7 +10,7 @@ Conventions, shared with the reference implementations:
 - Each window is tokenized with the tokenizer's own special tokens around it (as the reference
   code's plain `tokenizer(text)` call does) and position t is scored from positions < t.
 - Long texts are cut into windows that fit the model (`chunking`) and each window is scored
-  alone; the sums run over every window, so means over them are token-weighted.
+  alone; the sums run over every window (each kind decides what to make of them).
 - Logits are converted to float32 before any softmax, whatever dtype the model runs in.
 - If the two models' vocabularies differ in size, both logits are cut to the smaller one.
 
@@ -153,13 +153,18 @@ def _group_statistics(
     )
 
 
-def window_sums(stats: BatchStatistics, lengths: Sequence[int]) -> list[TokenSums]:
+def window_sums(
+    stats: BatchStatistics, lengths: Sequence[int], not_pad: torch.Tensor
+) -> list[TokenSums]:
     """Each row's sums over its own positions (`lengths`: the rows' unpadded lengths).
 
-    A row of n tokens has n - 1 predicted positions and, if n > 0, one tail position.
+    A row of n tokens has n - 1 predicted positions; Binoculars' cross term runs over its n
+    positions (the tail, which predicts past the row, included) whose input token is not the
+    pad id (`not_pad`, [rows, width] on the CPU), which is how the reference code masks it.
     """
     n = torch.tensor(lengths, dtype=torch.long)
-    predicted = torch.arange(stats.log_prob.shape[1]) < (n - 1).unsqueeze(1)
+    columns = torch.arange(not_pad.shape[1])
+    predicted = columns[:-1] < (n - 1).unsqueeze(1)
     optional = [
         None if stats.rank is None else stats.rank.log(),
         None if stats.expected is None else stats.expected[:, :-1],
@@ -171,11 +176,11 @@ def window_sums(stats: BatchStatistics, lengths: Sequence[int]) -> list[TokenSum
     log_prob: list[float] = next(totals)
     nothing: list[None] = [None] * len(lengths)
     log_rank, expected, variance = (nothing if v is None else next(totals) for v in optional)
-    tails: list[float] | list[None] = [None] * len(lengths)
+    crossed = (columns < n.unsqueeze(1)) & not_pad
+    cross_counts: list[int] = crossed.sum(dim=-1).tolist()
+    cross: list[float] | list[None] = nothing
     if stats.expected is not None:
-        last = (n - 1).clamp(min=0).unsqueeze(1)
-        tail = stats.expected.gather(1, last).squeeze(1).double()
-        tails = torch.where(n > 0, tail, 0.0).tolist()
+        cross = torch.where(crossed, stats.expected, 0.0).double().sum(dim=-1).tolist()
     return [
         TokenSums(
             count=max(length - 1, 0),
@@ -183,8 +188,8 @@ def window_sums(stats: BatchStatistics, lengths: Sequence[int]) -> list[TokenSum
             log_rank=log_rank[row],
             expected=expected[row],
             variance=variance[row],
-            tail_expected=tails[row],
-            tail_count=1 if length > 0 else 0,
+            cross_expected=cross[row],
+            cross_count=cross_counts[row],
         )
         for row, length in enumerate(lengths)
     ]
@@ -198,9 +203,12 @@ class _WindowPositions:
     rank: torch.Tensor | None
     expected: torch.Tensor | None
     variance: torch.Tensor | None
+    not_pad: torch.Tensor
 
 
-def _row_positions(stats: BatchStatistics, row: int, length: int) -> _WindowPositions:
+def _row_positions(
+    stats: BatchStatistics, not_pad: torch.Tensor, row: int, length: int
+) -> _WindowPositions:
     def cut(values: torch.Tensor | None) -> torch.Tensor | None:
         return None if values is None else values[row, : max(length - 1, 0)]
 
@@ -209,6 +217,7 @@ def _row_positions(stats: BatchStatistics, row: int, length: int) -> _WindowPosi
         rank=cut(stats.rank),
         expected=cut(stats.expected),
         variance=cut(stats.variance),
+        not_pad=not_pad[row, : max(length - 1, 0)],
     )
 
 
@@ -230,7 +239,7 @@ class TokenStatistics:
         scoring: CausalLM,
         reference: CausalLM | None,
         *,
-        max_length: int,
+        max_length: int | None,
         batch_size: int,
         device: str,
         ranks: bool = False,
@@ -255,32 +264,49 @@ class TokenStatistics:
             raise PermanentError(f"max_length {limit} leaves no room around the special tokens")
         self.pad_id = _pad_id(self.tokenizer)
 
-    def measure(self, texts: Sequence[str], *, positions: bool = False) -> list[TextMeasure]:
+    def measure(
+        self, texts: Sequence[str], *, positions: bool = False
+    ) -> list[TextMeasure | InvalidInput]:
         """Each text's sums (and, with `positions`, per-position statistics), in order.
 
-        InvalidInput if a text has nothing to predict. The texts are tokenised once, in one
-        call; character offsets are asked of the tokenizer only when sentences need them.
+        A text with nothing to predict (fewer than two tokens, special ones included) is not
+        run through the model: its entry is the InvalidInput saying so, and the others are
+        measured. The texts are tokenised once, in one call; character offsets are asked of the
+        tokenizer only when sentences need them.
         """
         if not texts:
             return []
         encoded = self._encode(list(texts), offsets=positions)
-        split = [chunking.split_windows(ids, self.window) for ids in encoded["input_ids"]]
+        scorable = [len(ids) + len(self.frame) >= 2 for ids in encoded["input_ids"]]
+        split = [
+            chunking.split_windows(ids, self.window) if ok else []
+            for ids, ok in zip(encoded["input_ids"], scorable, strict=True)
+        ]
         framed = [self.frame.wrap(window) for windows in split for window in windows]
         scored = iter(self.score_windows(framed, positions=positions))
         offsets = encoded["offset_mapping"] if positions else [None] * len(split)
-        results: list[TextMeasure] = []
+        results: list[TextMeasure | InvalidInput] = []
         for windows, text_offsets in zip(split, offsets, strict=True):
+            if not windows:
+                results.append(
+                    InvalidInput("too short to score: it needs at least two tokens, it has fewer")
+                )
+                continue
             parts = [next(scored) for _ in windows]
             sums = parts[0].sums
             for part in parts[1:]:
                 sums = sums + part.sums
-            if sums.count == 0:
-                raise InvalidInput("a text is too short to score: it needs at least two tokens")
             located = None
             if text_offsets is not None:
                 located = self._positions(windows, parts, [tuple(o) for o in text_offsets])
             results.append(TextMeasure(sums=sums, windows=len(windows), positions=located))
         return results
+
+    @property
+    def window_positions(self) -> int:
+        """The predicted positions of one full window: its tokens, special ones included, less
+        the first (which nothing predicts)."""
+        return self.window + len(self.frame) - 1
 
     def _encode(self, texts: list[str], *, offsets: bool) -> dict[str, list[Any]]:
         """Token ids (and, with `offsets`, character offsets) of each text, no special tokens."""
@@ -300,8 +326,6 @@ class TokenStatistics:
             for batch in chunking.length_sorted_batches(framed, self.batch_size):
                 rows = [framed[i] for i in batch]
                 lengths = [len(row) for row in rows]
-                if max(lengths) == 0:
-                    raise InvalidInput("a text is too short to score: it has no tokens")
                 ids, mask = chunking.pad_right(rows, self.pad_id, self.device)
                 # Scoring reads every position once: a KV cache would only cost time and memory
                 scoring = self.scoring.model(input_ids=ids, attention_mask=mask, use_cache=False)
@@ -318,9 +342,10 @@ class TokenStatistics:
                     expectations=self.expectations,
                     variances=self.variances,
                 )
-                sums = window_sums(stats, lengths)
+                not_pad = (ids != self.pad_id).cpu()
+                sums = window_sums(stats, lengths, not_pad)
                 for row, index in enumerate(batch):
-                    kept = _row_positions(stats, row, lengths[row]) if positions else None
+                    kept = _row_positions(stats, not_pad, row, lengths[row]) if positions else None
                     out[index] = _WindowResult(sums[row], kept)
         return [result for result in out if result is not None]
 
@@ -352,6 +377,7 @@ class TokenStatistics:
             rank=join([k.rank for k in kept]),
             expected=join([k.expected for k in kept]),
             variance=join([k.variance for k in kept]),
+            not_pad=torch.cat([k.not_pad for k in kept]),
             offsets=offsets,
         )
 

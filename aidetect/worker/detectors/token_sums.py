@@ -21,9 +21,10 @@ class TokenSums:
 
     `expected` sums mu_t = sum_v q_t(v) log p_t(v) and `variance` sums
     sigma2_t = sum_v q_t(v) log^2 p_t(v) - mu_t^2 over the same positions as `log_prob`.
-    `tail_expected` sums mu at each window's last position, which predicts past the window:
-    Binoculars' cross-perplexity counts it (`tail_count` of them), nothing else does.
-    A statistic the detector did not ask for is None.
+    `cross_expected` sums mu_t over the positions Binoculars' cross-perplexity counts
+    (`cross_count` of them), as the reference code masks them: every position whose *input*
+    token is not the pad id, each window's last position (which predicts past the window)
+    included. A statistic the detector did not ask for is None.
     """
 
     count: int
@@ -31,8 +32,8 @@ class TokenSums:
     log_rank: float | None = None
     expected: float | None = None
     variance: float | None = None
-    tail_expected: float | None = None
-    tail_count: int = 0
+    cross_expected: float | None = None
+    cross_count: int = 0
 
     def __add__(self, other: TokenSums) -> TokenSums:
         return TokenSums(
@@ -41,8 +42,8 @@ class TokenSums:
             log_rank=_add(self.log_rank, other.log_rank),
             expected=_add(self.expected, other.expected),
             variance=_add(self.variance, other.variance),
-            tail_expected=_add(self.tail_expected, other.tail_expected),
-            tail_count=self.tail_count + other.tail_count,
+            cross_expected=_add(self.cross_expected, other.cross_expected),
+            cross_count=self.cross_count + other.cross_count,
         )
 
 
@@ -62,8 +63,10 @@ class TextPositions:
     """One text's per-position statistics, every window's predicted positions in order.
 
     `predicted[i]` is the index (among the text's tokens, special tokens excluded) of the token
-    that position i predicts, or -1 for a special token such as a closing `</s>`. Window tails
-    (which predict past the window) are not included: a sentence never counts them.
+    that position i predicts, or -1 for a special token such as a closing `</s>`.
+    `not_pad[i]` says whether position i's input token is not the pad id (Binoculars'
+    cross-perplexity mask). Window tails (which predict past the window) are not included: a
+    sentence never counts them.
     """
 
     predicted: torch.Tensor
@@ -71,6 +74,7 @@ class TextPositions:
     rank: torch.Tensor | None
     expected: torch.Tensor | None
     variance: torch.Tensor | None
+    not_pad: torch.Tensor
     offsets: list[tuple[int, int]]
 
     def positions_in(self, start: int, end: int) -> torch.Tensor:
@@ -86,12 +90,15 @@ class TextPositions:
         def total(values: torch.Tensor | None) -> float | None:
             return None if values is None else float(values[keep].double().sum())
 
+        cross = keep & self.not_pad
         return TokenSums(
             count=int(keep.sum()),
             log_prob=float(self.log_prob[keep].double().sum()),
             log_rank=None if self.rank is None else total(self.rank.log()),
             expected=total(self.expected),
             variance=total(self.variance),
-            tail_expected=None if self.expected is None else 0.0,
-            tail_count=0,
+            cross_expected=None
+            if self.expected is None
+            else float(self.expected[cross].double().sum()),
+            cross_count=int(cross.sum()),
         )

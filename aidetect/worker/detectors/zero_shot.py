@@ -5,11 +5,15 @@ Each kind is a formula over per-token statistics of one or two causal language m
 loading the model(s) or their demo stand-ins, refusing a profile that has no decision
 threshold, and turning a number into a `Score` with its label, calibrated probability, window
 count and, on request, per-sentence scores computed from the same forward pass.
+
+A text that cannot be scored (too short, or a statistic that is undefined on it) fails alone:
+`score` raises `UnscorableItems` with the other texts' scores, never a made-up number.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from abc import abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,11 +23,11 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from aidetect.core.calibration import probability_for
-from aidetect.core.errors import PermanentError
+from aidetect.core.errors import InvalidInput, PermanentError
 from aidetect.core.models import Score, SentenceScore
 from aidetect.core.profiles import DetectorProfile
 from aidetect.worker.detectors import demo, loading
-from aidetect.worker.detectors.base import Detector
+from aidetect.worker.detectors.base import Detector, UnscorableItems
 from aidetect.worker.detectors.sentences import split_sentences
 from aidetect.worker.detectors.token_stats import CausalLM, TextMeasure, TokenStatistics
 from aidetect.worker.detectors.token_sums import TextPositions, TokenSums
@@ -31,6 +35,10 @@ from aidetect.worker.detectors.token_sums import TextPositions, TokenSums
 logger = logging.getLogger(__name__)
 
 Models = tuple[CausalLM, CausalLM | None]
+
+
+class UndefinedScore(InvalidInput):
+    """The kind's formula has no value on this text (a zero variance, a zero cross-entropy)."""
 
 
 class ZeroShotDetector(Detector):
@@ -41,6 +49,8 @@ class ZeroShotDetector(Detector):
     wants_ranks: ClassVar[bool] = False
     wants_expectations: ClassVar[bool] = False
     wants_variances: ClassVar[bool] = False
+    default_max_length: ClassVar[int | None] = None
+    """The window when the profile sets no `max_length`; None is the model's context."""
 
     def __init__(
         self,
@@ -60,7 +70,8 @@ class ZeroShotDetector(Detector):
 
     @abstractmethod
     def aggregate(self, sums: TokenSums) -> float:
-        """The kind's score from the sums over some positions (a document or one sentence)."""
+        """The kind's score from the sums over some positions (a document or one sentence);
+        UndefinedScore where the formula has no value."""
 
     @classmethod
     def roles(cls, main: CausalLM, other: CausalLM | None) -> Models:
@@ -100,7 +111,7 @@ class ZeroShotDetector(Detector):
         statistics = TokenStatistics(
             scoring,
             reference,
-            max_length=profile.max_length,
+            max_length=profile.max_length or cls.default_max_length,
             batch_size=profile.batch_size,
             device=device,
             ranks=cls.needs_ranks(profile),
@@ -145,25 +156,48 @@ class ZeroShotDetector(Detector):
                 len(texts),
             )
         measured = self.statistics.measure(texts, positions=sentences)
-        return [
-            self._score(m, self._sentences(text, m.positions) if m.positions is not None else None)
-            for text, m in zip(texts, measured, strict=True)
-        ]
+        scores: list[Score | None] = []
+        reasons: dict[int, str] = {}
+        for index, (text, m) in enumerate(zip(texts, measured, strict=True)):
+            try:
+                if isinstance(m, InvalidInput):
+                    raise m
+                scores.append(self._score(m, text))
+            except InvalidInput as e:
+                scores.append(None)
+                reasons[index] = str(e)
+        if reasons:
+            raise UnscorableItems(scores, reasons)
+        return [score for score in scores if score is not None]
+
+    def _value(self, sums: TokenSums) -> float:
+        value = self.aggregate(sums)
+        if not math.isfinite(value):
+            raise UndefinedScore(f"the {self.profile.kind} score is {value} on this text")
+        return value
 
     def _sentences(self, text: str, positions: TextPositions) -> list[SentenceScore]:
-        """Each sentence's score from its own tokens' statistics; sentences with none are left
-        out (possible only for a first token that nothing before it predicts)."""
+        """Each sentence's score from its own tokens' statistics. Left out: sentences with no
+        positions (a first token that nothing before it predicts) and sentences on which the
+        formula is undefined (UndefinedScore): no sentence gets a made-up number."""
         out: list[SentenceScore] = []
         for span in split_sentences(text):
             keep = positions.positions_in(span.start, span.end)
-            if bool(keep.any()):
-                value = self.aggregate(positions.sums(keep))
-                label = self.profile.label_of(value)
-                out.append(SentenceScore(start=span.start, end=span.end, score=value, label=label))
+            if not bool(keep.any()):
+                continue
+            try:
+                value = self._value(positions.sums(keep))
+            except UndefinedScore:
+                continue
+            label = self.profile.label_of(value)
+            out.append(SentenceScore(start=span.start, end=span.end, score=value, label=label))
         return out
 
-    def _score(self, measured: TextMeasure, sentences: list[SentenceScore] | None) -> Score:
-        value = self.aggregate(measured.sums)
+    def _score(self, measured: TextMeasure, text: str) -> Score:
+        value = self._value(measured.sums)
+        sentences = None
+        if measured.positions is not None:
+            sentences = self._sentences(text, measured.positions)
         return Score(
             score=value,
             label=self.profile.label_of(value),

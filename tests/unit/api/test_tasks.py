@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from aidetect.api.schemas import TaskCreate
 from aidetect.core.k8s import FINALIZER, LABEL_SOURCE
 from aidetect.core.memory import MemoryDatabase
-from aidetect.core.models import TaskOptions, TaskSpec
+from aidetect.core.models import ItemFailure, Progress, TaskOptions, TaskSpec
 from aidetect.core.states import Phase
 from tests.unit.api.conftest import AUTH
 from tests.unit.api.fakes import FakeApiServer, scored, task_record
@@ -253,6 +253,28 @@ def test_status_returns_the_task_with_items_and_transitions(
     assert [i["modelVersion"] for i in body["items"]] == ["m@1"]
     assert body["transitions"][0]["toPhase"] == "Pending"
     assert "createdAt" in body and "created_at" not in body
+
+
+def test_status_lists_a_failed_item_with_its_reason_and_message(
+    api: TestClient, fake_db: MemoryDatabase
+) -> None:
+    record, items = scored(task_record())
+    record = record.model_copy(update={"progress": Progress(total=2, done=1, failed=1)})
+    failure = ItemFailure(
+        index=1, reason="InvalidInput", message="too short to score", model_version="m@1"
+    )
+    fake_db.restore(record, [*items, failure], texts=["a text", "x"])
+
+    body = api.get(f"/status/{record.id}", headers=AUTH).json()
+
+    assert body["progress"] == {"total": 2, "done": 1, "failed": 1}
+    assert body["items"][0]["score"] == items[0].score
+    assert body["items"][1] == {
+        "index": 1,
+        "reason": "InvalidInput",
+        "message": "too short to score",
+        "modelVersion": "m@1",
+    }
 
 
 def test_status_of_unknown_task_is_404_saying_new_tasks_appear_soon(api: TestClient) -> None:

@@ -20,11 +20,11 @@ from aidetect.core.memory import (
     StubChannel,
     StubPublisher,
 )
-from aidetect.core.models import Score, TaskEvent, TaskMessage, TaskSpec
+from aidetect.core.models import ItemFailure, ItemResult, Score, TaskEvent, TaskMessage, TaskSpec
 from aidetect.core.profiles import DetectorProfile
 from aidetect.core.queue import Delivery, events_queue
 from aidetect.core.states import Phase
-from aidetect.worker.detectors.base import Detector
+from aidetect.worker.detectors.base import Detector, UnscorableItems
 from aidetect.worker.runner import BatchRunner
 
 PROFILE = DetectorProfile.model_validate(
@@ -33,7 +33,8 @@ PROFILE = DetectorProfile.model_validate(
 
 
 class KeywordDetector(Detector):
-    """Scores 0.9 for texts with "robot" in them, else 0.1; raises on "poison" and "short"."""
+    """Scores 0.9 for texts with "robot" in them, else 0.1; raises on "poison" and "short";
+    reports texts with "blank" in them as unscorable, alone (`UnscorableItems`)."""
 
     def __init__(self, demo: bool = False) -> None:
         self.profile, self.model_version, self.device, self.demo = PROFILE, "kw@1", "cpu", demo
@@ -49,10 +50,14 @@ class KeywordDetector(Detector):
             raise RuntimeError("CUDA error: an illegal memory access was encountered")
         if any("short" in t for t in texts):
             raise InvalidInput("the text has fewer tokens than the model's window")
-        return [
+        scores = [
             Score(score=s, label="ai" if s >= 0.5 else "human", threshold=0.5)
             for s in (0.9 if "robot" in t else 0.1 for t in texts)
         ]
+        blank = {i: "too short to score: no tokens" for i, t in enumerate(texts) if "blank" in t}
+        if blank:
+            raise UnscorableItems([None if i in blank else s for i, s in enumerate(scores)], blank)
+        return scores
 
 
 class World:
@@ -124,6 +129,43 @@ def test_a_batch_of_several_tasks_is_scored_in_one_call_and_acked(world: World) 
     assert (first.phase, first.result and first.result.label) == (Phase.SUCCEEDED, "ai")
     assert second.phase == Phase.SUCCEEDED and second.progress.done == 2
     assert world.announced() == [("finished", one), ("finished", two)]
+
+
+def test_an_unscorable_text_fails_alone_and_the_rest_of_the_batch_is_scored(
+    world: World,
+) -> None:
+    # Given one batch of two tasks, the first with an unscorable text among good ones
+    mixed, other = world.task("robot", "blank", "person"), world.task("a robot wrote this")
+    d1, d2 = world.delivery(mixed, [0, 1, 2]), world.delivery(other, [0])
+    # When it runs, then it is scored in one call and both messages are acked
+    assert world.run(d1, d2) == [(d1, "ack"), (d2, "ack")]
+    assert len(world.detector.calls) == 1
+    # and the text fails on its own, with its cause; its task succeeds on the scored items
+    task = world.db.get_task(mixed)
+    assert (task.phase, task.progress.done, task.progress.failed) == (Phase.SUCCEEDED, 2, 1)
+    assert task.message == "1 of 3 item(s) could not be scored"
+    items = world.db.items(mixed)
+    assert [type(i) for i in items] == [ItemResult, ItemFailure, ItemResult]
+    failed = items[1]
+    assert isinstance(failed, ItemFailure) and failed.reason == conditions.REASON_INVALID_INPUT
+    assert failed.message == "roberta cannot score this text: too short to score: no tokens"
+    assert world.db.get_task(other).phase == Phase.SUCCEEDED
+    assert world.announced() == [("finished", mixed), ("finished", other)]
+
+
+def test_a_task_none_of_whose_texts_can_be_scored_fails_with_invalid_input(
+    world: World,
+) -> None:
+    task_id, other = world.task("blank", "blank too"), world.task("robot")
+    d1, d2 = world.delivery(task_id, [0, 1]), world.delivery(other, [0])
+    assert world.run(d1, d2) == [(d1, "ack"), (d2, "ack")]
+    task = world.db.get_task(task_id)
+    assert (task.phase, task.reason) == (Phase.FAILED, conditions.REASON_INVALID_INPUT)
+    assert task.message is not None and task.message.startswith(
+        "none of the 2 item(s) could be scored; item 0: roberta cannot score this text"
+    )
+    assert world.db.get_task(other).phase == Phase.SUCCEEDED
+    assert ("finished", task_id) in world.announced()
 
 
 def test_a_redelivery_after_the_commit_writes_nothing_and_is_acked(world: World) -> None:
@@ -199,7 +241,7 @@ def test_scores_are_cached_and_reused_across_tasks(world: World) -> None:
     world.run(world.delivery(second, [0]))
     assert world.detector.calls == [["robot text"]]
     (item,) = world.db.items(second)
-    assert item.cached and item.score == 0.9
+    assert isinstance(item, ItemResult) and item.cached and item.score == 0.9
 
 
 def test_a_demo_models_scores_are_never_cached() -> None:

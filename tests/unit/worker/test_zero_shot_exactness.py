@@ -8,6 +8,7 @@ from byte offsets, independently of the detector's offset mapping.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +30,11 @@ LONG_TEXT = "This text is far longer than one window of the tiny model. " * 2
 SENTENCES = "First sentence here. Second one, longer than the first!  Third?"
 CYRILLIC = "Привет, мир. Как дела?  Всё хорошо."
 
-# One token position t of a window: (log p(x_t), rank, mu_t, sigma2_t) and, per window, the
-# Binoculars cross-entropy at every position (the last included).
+# One predicted position t of a window: (log p(x_t), rank, mu_t, sigma2_t), and the Binoculars
+# cross-entropies: every position (the last included) whose input token is not the pad id.
 Positions = list[tuple[float, float, float, float]]
+PAD_ID = 1  # the tiny tokenizer's <pad>
+WINDOW_POSITIONS = TINY_MAX_LENGTH - 1  # Fast-DetectGPT's W: the predicted positions of a window
 
 
 @dataclass(frozen=True)
@@ -121,14 +124,16 @@ def definition(
             sigma2 = float((q * log_p**2).sum()) - mu**2
             rank = 1 + int((s_logits[t - 1] > s_logits[t - 1, ids[t]]).sum())
             positions.append((float(log_p[ids[t]]), float(rank), mu, sigma2))
-        if span is None:  # Binoculars' X-PPL also counts the last position of each window
-            last = len(ids) - 1
+            if ids[t - 1] != PAD_ID:
+                cross.append(-mu)
+        last = len(ids) - 1  # Binoculars' X-PPL also counts the last position of each window
+        if span is None and ids[last] != PAD_ID:
             q = torch.softmax(r_logits[last], dim=-1)
             cross.append(-float((q * torch.log_softmax(s_logits[last], dim=-1)).sum()))
     return formula(case, positions, cross)
 
 
-def formula(case: Case, positions: Positions, tails: list[float]) -> float:
+def formula(case: Case, positions: Positions, cross: list[float]) -> float:
     log_p = torch.tensor([p[0] for p in positions], dtype=torch.float64)
     if case.kind == "perplexity" and case.metric == "log-rank":
         return float(torch.tensor([p[1] for p in positions], dtype=torch.float64).log().mean())
@@ -137,8 +142,9 @@ def formula(case: Case, positions: Positions, tails: list[float]) -> float:
     mu = torch.tensor([p[2] for p in positions], dtype=torch.float64)
     if case.kind == "fast-detectgpt":
         sigma2 = torch.tensor([p[3] for p in positions], dtype=torch.float64)
-        return float((log_p.sum() - mu.sum()) / sigma2.sum().sqrt())
-    x_ppl = (float(-mu.sum()) + sum(tails)) / (len(positions) + len(tails))
+        z = float((log_p.sum() - mu.sum()) / sigma2.sum().sqrt())
+        return z * math.sqrt(min(1.0, WINDOW_POSITIONS / len(positions)))
+    x_ppl = sum(cross) / len(cross)
     return float(-log_p.mean()) / x_ppl
 
 
