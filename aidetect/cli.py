@@ -19,6 +19,7 @@ from uuid import UUID
 
 from aidetect import __version__
 from aidetect.core.config import Settings, get_settings
+from aidetect.core.errors import AidetectError, KubeRefused
 from aidetect.core.logs import configure_logging
 from aidetect.core.models import ItemFailure
 from aidetect.core.states import TERMINAL
@@ -219,7 +220,6 @@ def serving(settings: Settings, detectors: Sequence[str] | None) -> Settings:
 
 
 def _eval(settings: Settings, args: argparse.Namespace) -> int:
-    from aidetect.core.errors import AidetectError
     from aidetect.worker.evaluation import EvalOptions, run_eval
 
     options = EvalOptions(
@@ -272,13 +272,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         applied = upgrade_schema(settings.db.url)
         sys.stdout.write(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none'}\n")
         return 0
-    if args.command == "submit":
-        return _submit(settings, args)
     if args.command == "eval":
         return _eval(settings, args)
-    if args.command == "watch":
-        return _watch(settings, args)
-    return _status(settings, args.task_id, args.wait, args.sentences)
+    try:
+        if args.command == "submit":
+            return _submit(settings, args)
+        if args.command == "watch":
+            return _watch(settings, args)
+        return _status(settings, args.task_id, args.wait, args.sentences)
+    except AidetectError as e:  # what the apiserver or the database said, without a traceback
+        sys.stderr.write(f"aidetect {args.command}: error: {_explain(e)}\n")
+        return 1
+
+
+def _explain(error: AidetectError) -> str:
+    """The error's message, with the apiserver's field causes when it refused a request."""
+    if isinstance(error, KubeRefused) and error.causes:
+        causes = "; ".join(
+            f"{c.field}: {c.message}" if c.field else c.message for c in error.causes
+        )
+        return f"{error} ({causes})"
+    return str(error)
 
 
 if __name__ == "__main__":

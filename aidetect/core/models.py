@@ -180,7 +180,9 @@ class Progress(CamelModel):
 
     @property
     def summary(self) -> str:
-        return f"{self.done}/{self.total}"
+        """As `kubectl get dt` shows it: scored/total, and the items that could not be scored."""
+        scored = f"{self.done}/{self.total}"
+        return f"{scored} ({self.failed} failed)" if self.failed else scored
 
 
 class TaskMessage(CamelModel):

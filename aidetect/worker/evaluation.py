@@ -185,19 +185,29 @@ def plot_roc(
         pyplot.close(figure)
 
 
-def score_texts(detector: Detector, texts: Sequence[str], batch_size: int) -> list[float]:
-    """Raw scores in input order, `batch_size` texts per call, with a progress bar on a TTY."""
+def score_texts(
+    detector: Detector, texts: Sequence[str], batch_size: int
+) -> tuple[list[float | None], dict[int, str]]:
+    """Raw scores in input order (None for a text the detector cannot score), `batch_size`
+    texts per call, with a progress bar on a TTY; and why each unscored text was not scored."""
     from tqdm import tqdm  # type: ignore[import-untyped]  # no types-tqdm in dev deps yet
 
-    scores: list[float] = []
+    from aidetect.worker.detectors.base import UnscorableItems
+
+    scores: list[float | None] = []
+    unscorable: dict[int, str] = {}
     with tqdm(
         total=len(texts), unit="text", file=sys.stderr, disable=not sys.stderr.isatty()
     ) as bar:
         for start in range(0, len(texts), batch_size):
             batch = texts[start : start + batch_size]
-            scores.extend(result.score for result in detector.score(batch))
+            try:
+                scores.extend(result.score for result in detector.score(batch))
+            except UnscorableItems as e:  # those texts are left out, the others count
+                scores.extend(None if s is None else s.score for s in e.scores)
+                unscorable.update({start + i: why for i, why in e.reasons.items()})
             bar.update(len(batch))
-    return scores
+    return scores, unscorable
 
 
 def run_eval(options: EvalOptions) -> dict[str, Any]:
@@ -215,8 +225,18 @@ def run_eval(options: EvalOptions) -> dict[str, Any]:
     if options.batch_size is not None:
         profile = profile.model_copy(update={"batch_size": options.batch_size})
     detector = load_detector(profile)
-    scores = score_texts(detector, texts, profile.batch_size)
-    report, calibration, threshold = build_report(profile, scores, labels, options)
+    raw, unscorable = score_texts(detector, texts, profile.batch_size)
+    kept = [i for i, score in enumerate(raw) if score is not None]
+    if not kept:
+        raise BadEvaluationData("the detector could score none of the texts")
+    scores = [s for s in raw if s is not None]
+    report, calibration, threshold = build_report(
+        profile, scores, [labels[i] for i in kept], options
+    )
+    report["unscorable"] = {
+        "count": len(unscorable),
+        "examples": [f"line {i + 1}: {why}" for i, why in sorted(unscorable.items())[:5]],
+    }
     report["model_version"] = detector.model_version
     report["demo"] = detector.demo
     if options.write_profile:

@@ -91,3 +91,8 @@ def test_status_dict_uses_camel_case_rfc3339_and_rounded_scores() -> None:
     assert status["result"]["modelVersion"] == "m"
     assert "probability" not in status["result"]
     assert status["observedGeneration"] == 1
+
+
+def test_the_progress_summary_counts_the_items_that_could_not_be_scored() -> None:
+    assert Progress(total=10, done=10).summary == "10/10"
+    assert Progress(total=10, done=9, failed=1).summary == "9/10 (1 failed)"

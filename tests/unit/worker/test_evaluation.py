@@ -12,7 +12,7 @@ import yaml
 from aidetect.cli import main
 from aidetect.core.profiles import load_profiles
 from aidetect.worker.detectors.hf_classifier import HfClassifier
-from tests.utils.tiny_models import TINY_MAX_LENGTH
+from tests.utils.tiny_models import TINY_MAX_LENGTH, gpt2_style_copy
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TEXTS = [f"Sample {i}: a note about {word} number {i * 7}." for i, word in enumerate("abcd" * 10)]
@@ -110,3 +110,21 @@ def test_a_bad_jsonl_line_is_reported_with_its_line_number(
 
     assert code == 1
     assert f"{data}:3: label must be" in capsys.readouterr().err
+
+
+def test_a_text_the_detector_cannot_score_is_left_out_and_reported(
+    tmp_path: Path, causal_lm_dirs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A tokenizer that adds no special tokens, as gpt2's: a one-letter text has nothing to predict
+    model = gpt2_style_copy(causal_lm_dirs[0], tmp_path / "gpt2-style")
+    profiles = tmp_path / "profiles.yaml"
+    lm = {"kind": "perplexity", "model": str(model), "device": "cpu", "threshold": 3.0}
+    profiles.write_text(yaml.safe_dump({"default": "ppl", "profiles": {"ppl": lm}}))
+    data = tmp_path / "data.jsonl"
+    rows = [{"text": t, "label": "ai" if i % 2 else "human"} for i, t in enumerate(TEXTS[:10])]
+    rows.insert(3, {"text": "x", "label": "ai"})  # one token: no prediction to score
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    report = run_eval(capsys, "--data", str(data), "--profiles", str(profiles))
+    assert report["unscorable"]["count"] == 1
+    assert report["unscorable"]["examples"][0].startswith("line 4: ")
+    assert 0.0 <= report["auroc"] <= 1.0
