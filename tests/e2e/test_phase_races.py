@@ -16,6 +16,7 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
+import yaml
 
 from aidetect.core.config import AmqpSettings, DatabaseSettings, Settings
 from aidetect.core.db import AttemptStart, Begun, Database
@@ -57,12 +58,21 @@ def _deps(settings: Settings, db: Database, publisher: SharedPublisher) -> Opera
     )
 
 
+# A profile no worker of the session serves: the session's worker, if it runs, would otherwise
+# consume the raced message and start the task itself, and win the race the test stages.
+RACE_PROFILE = "phase-race"
+
+
 @pytest.fixture
-def settings(database_url: str, amqp_url: str, profiles_file: Path) -> Settings:
+def settings(database_url: str, amqp_url: str, profiles_file: Path, tmp_path: Path) -> Settings:
+    profiles = yaml.safe_load(profiles_file.read_text())
+    profiles["profiles"][RACE_PROFILE] = {"kind": "hf-classifier", "model": "/never/loaded"}
+    path = tmp_path / "profiles.yaml"
+    path.write_text(yaml.safe_dump(profiles))
     return Settings(
         db=DatabaseSettings(url=database_url),
         amqp=AmqpSettings(url=amqp_url),
-        profiles_file=str(profiles_file),
+        profiles_file=str(path),
     )
 
 
@@ -80,7 +90,7 @@ def _recorded_task(db: Database) -> UUID:
         namespace="phase-races",
         name=f"race-{task_id.hex[:8]}",
         spec=TaskSpec(text="A raced text."),
-        detector="tiny",
+        detector=RACE_PROFILE,
         texts=["A raced text."],
         created_at=datetime.now(UTC),
     )
