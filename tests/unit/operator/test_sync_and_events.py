@@ -17,6 +17,7 @@ from aidetect.operator import events as events_module
 from aidetect.operator.events import EventsConsumer
 from aidetect.operator.sync import sync_task
 from tests.unit.operator.conftest import NS, World, make_world
+from tests.utils.waiting import eventually
 
 
 def admitted(world: World, spec: dict[str, Any] | None = None, name: str = "t1") -> dict[str, Any]:
@@ -80,10 +81,8 @@ def consumer(world: World) -> Iterator[Callable[[], EventsConsumer]]:
 
 
 def wait_for(condition: Callable[[], bool], seconds: float = 3.0) -> None:
-    end = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.005)
+    """`eventually`, polling as often as these in-memory seams can change."""
+    eventually(condition, timeout=seconds, what="the condition", every=0.005)
 
 
 def test_a_finished_event_shows_the_result_and_is_acked(
