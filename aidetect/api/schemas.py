@@ -17,12 +17,12 @@ from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
 from aidetect.api.tenants import NAMESPACE_MAX_LENGTH, NAMESPACE_PATTERN
+from aidetect.core.camel import CamelModel
 from aidetect.core.errors import InvalidInput
 from aidetect.core.models import (
     MAX_BATCH_CHARS,
     MAX_BATCH_ITEMS,
     MAX_TEXT_CHARS,
-    CamelModel,
     ItemFailure,
     ItemResult,
     Progress,
@@ -35,6 +35,7 @@ from aidetect.core.models import (
 )
 from aidetect.core.profiles import PROFILE_NAME_PATTERN
 from aidetect.core.states import Phase
+from aidetect.core.status import OutputStatus, output_status
 from aidetect.core.texts import is_blank, storage_problem
 
 SINGLE_EXAMPLE: JsonDict = {"text": "The quick brown fox jumps over the lazy dog.", "priority": 5}
@@ -217,8 +218,14 @@ class TaskPublic(TaskSummary):
     """A task with every written item (a result, or the failure of a text that could not be
     scored) and its transition log."""
 
-    items: list[ItemResult | ItemFailure]
+    items: list[ItemResult | ItemFailure] = Field(
+        description="Every written item, for a task of at most 1000; a larger one (a corpus "
+        "job) streams them from GET /tasks/{id}/results instead."
+    )
     transitions: list[Transition]
+    output: OutputStatus | None = Field(
+        default=None, description="Where a corpus job's results were written."
+    )
 
     @classmethod
     def from_parts(
@@ -228,7 +235,10 @@ class TaskPublic(TaskSummary):
         transitions: list[Transition],
     ) -> TaskPublic:
         fields = {name: getattr(record, name) for name in TaskSummary.model_fields}
-        return cls.model_validate({**fields, "items": items, "transitions": transitions})
+        output = output_status(record)
+        return cls.model_validate(
+            {**fields, "items": items, "transitions": transitions, "output": output}
+        )
 
 
 class TaskTexts(CamelModel):

@@ -93,6 +93,26 @@ class OperatorSettings(BaseSettings):
         description="Requeue a Queued/Running task with no progress for this long.",
     )
     items_per_message: int = Field(default=16, ge=1, le=1000)
+    corpus_items_per_message: int = Field(
+        default=64,
+        ge=1,
+        le=1000,
+        description="Items per queue message of a corpus job: a worker's micro-batch (64), so "
+        "a 100 000-text job is 1 563 messages, each scored in one forward pass.",
+    )
+    corpus_split_batch: int = Field(
+        default=2000,
+        ge=1,
+        le=50_000,
+        description="Records of a corpus written to Postgres per transaction while splitting "
+        "(with the cursor to resume from: an operator killed mid-split redoes at most this many).",
+    )
+    corpus_jobs: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="Corpus splits and output uploads that run at once (threads).",
+    )
     event_debounce_seconds: float = Field(
         default=0.05, ge=0, description="Collect worker events this long before patching CRs."
     )

@@ -1,7 +1,8 @@
 """The error tree. Each component maps it once: Transient -> retry later, Permanent -> give up.
 
-The seams (`core.k8s`, `core.queue`, `core.db`) raise only these: no kubernetes, pika or psycopg2
-exception leaves `core`, so the components catch core's types and never a client library's.
+The seams (`core.k8s`, `core.queue`, `core.db`, `core.objects`) raise only these: no kubernetes,
+pika, psycopg2 or boto3 exception leaves `core`, so the components catch core's types and never
+a client library's.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ class DatabaseRefused(PermanentError):
     def __init__(self, message: str, *, pgcode: str | None = None) -> None:
         super().__init__(message)
         self.pgcode = pgcode  # the SQLSTATE, e.g. 23505 for a unique violation
+
+
+class ObjectStoreUnavailable(TransientError):
+    """The S3 endpoint could not be reached, or answered 5xx or slow down."""
 
 
 class KubeUnavailable(TransientError):

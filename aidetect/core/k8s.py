@@ -322,6 +322,29 @@ def post_event(api: KubeClient, ref: TaskRef, *, type_: str, reason: str, messag
         client.CoreV1Api(api).create_namespaced_event(ref.namespace, event)
 
 
+def read_secret(api: KubeClient, namespace: str, name: str, keys: Sequence[str]) -> dict[str, str]:
+    """The named keys of a Secret in the task's namespace (those it has), decoded as UTF-8.
+
+    A missing Secret, or one the operator may not read, is the user's to fix: `InvalidInput`.
+    """
+    core = client.CoreV1Api(api)
+    try:
+        with _seam(f"read Secret {namespace}/{name}"):
+            data = core.read_namespaced_secret(name, namespace).data or {}
+        return {k: base64.b64decode(data[k]).decode("utf-8").strip() for k in keys if k in data}
+    except KubeRefused as e:
+        if e.status == 404:
+            raise InvalidInput(f"Secret {namespace}/{name} not found") from e
+        if e.status == 403:
+            raise InvalidInput(
+                f"the operator may not read Secret {namespace}/{name}: {e.reason} "
+                "(bind ClusterRole aidetect-operator-secret-reader in this namespace)"
+            ) from e
+        raise
+    except UnicodeDecodeError as e:
+        raise InvalidInput(f"Secret {namespace}/{name} holds a key that is not UTF-8") from e
+
+
 def read_text_source(api: KubeClient, namespace: str, source: TextFrom) -> list[str]:
     """The texts a `textFrom` names: the whole value, or one text per non-empty line."""
     core = client.CoreV1Api(api)

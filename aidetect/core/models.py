@@ -10,9 +10,10 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, field_validator, model_validator
 
+from aidetect.core.camel import CamelModel
+from aidetect.core.corpus import CorpusOutput, CorpusSource, CorpusState, FailurePolicy
 from aidetect.core.states import Phase
 from aidetect.core.texts import text_problem
 
@@ -34,12 +35,6 @@ MAX_TTL_SECONDS_AFTER_FINISHED = 365 * 24 * 3600  # 31 536 000
 def is_high_priority(priority: int) -> bool:
     """Whether a task of this priority goes to its profile's high-priority queue."""
     return priority >= HIGH_PRIORITY_FROM
-
-
-class CamelModel(BaseModel):
-    """A model that reads and writes camelCase, like the Kubernetes API."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
 
 
 class KeyRef(CamelModel):
@@ -88,6 +83,9 @@ class TaskSpec(TaskOptions):
     text: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT_CHARS)
     texts: list[str] | None = Field(default=None, min_length=1, max_length=MAX_BATCH_ITEMS)
     text_from: TextFrom | None = None
+    source: CorpusSource | None = None
+    output: CorpusOutput | None = None
+    failure_policy: FailurePolicy | None = None
 
     @field_validator("text")
     @classmethod
@@ -106,10 +104,17 @@ class TaskSpec(TaskOptions):
 
     @model_validator(mode="after")
     def _exactly_one_input(self) -> TaskSpec:
-        given = [f for f in ("text", "texts", "text_from") if getattr(self, f) is not None]
+        inputs = ("text", "texts", "text_from", "source")
+        given = [f for f in inputs if getattr(self, f) is not None]
         if len(given) != 1:
-            raise ValueError("exactly one of text, texts or textFrom must be set")
+            raise ValueError("exactly one of text, texts, textFrom or source must be set")
+        if self.output is not None and self.source is None:
+            raise ValueError("output needs a source (a corpus job)")
         return self
+
+    @property
+    def max_failed_items(self) -> int | None:
+        return self.failure_policy.max_failed_items if self.failure_policy else None
 
 
 class SentenceScore(CamelModel):
@@ -256,3 +261,5 @@ class TaskRecord(CamelModel):
     version: int
     cr_version: int
     cr_deleted_at: datetime | None
+    max_failed_items: int | None = None
+    corpus: CorpusState | None = None  # a corpus job: its source, output and splitting

@@ -29,9 +29,10 @@ import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 from tenacity import Retrying
 
+from aidetect.core.camel import CamelModel
 from aidetect.core.config import AmqpSettings
 from aidetect.core.errors import QueueUnavailable
-from aidetect.core.models import CamelModel, TaskEvent, TaskMessage
+from aidetect.core.models import TaskEvent, TaskMessage
 from aidetect.core.retrying import during_outages
 
 if TYPE_CHECKING:

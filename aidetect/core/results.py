@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from aidetect.core.models import ItemResult, Label, TaskResult
 
@@ -47,6 +48,40 @@ def summarize(items: Sequence[ItemResult], *, detector: str) -> TaskResult:
         chunks=sum(i.chunks for i in items),
         counts={"ai": counts["ai"], "human": counts["human"]},
         items=list(items) if len(items) <= MAX_ITEMS_ON_CR else None,
+    )
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """What `summarize` needs of a batch too large to read whole (the database adds it up)."""
+
+    n: int
+    mean_score: float
+    ai: int
+    human: int
+    mean_probability: float | None
+    with_probability: int
+    model_versions: str
+    chunks: int
+    cached: bool
+    threshold: float
+
+
+def summarize_aggregate(agg: Aggregate, *, detector: str) -> TaskResult:
+    """`summarize` for a batch over MAX_ITEMS_ON_CR items, from its aggregate: the same
+    figures, and no per-item list."""
+    return TaskResult(
+        score=float(agg.mean_score),
+        label="ai" if agg.ai >= agg.human else "human",
+        probability=float(agg.mean_probability)
+        if agg.with_probability == agg.n and agg.mean_probability is not None
+        else None,
+        threshold=agg.threshold,
+        detector=detector,
+        model_version=agg.model_versions,
+        cached=bool(agg.cached),
+        chunks=int(agg.chunks),
+        counts={"ai": agg.ai, "human": agg.human},
     )
 
 

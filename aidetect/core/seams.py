@@ -14,11 +14,12 @@ Every method raises only `core.errors` types: `TransientError` when the service 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar, Protocol
 from uuid import UUID
 
+from aidetect.core.corpus import SplitCursor, SplitItem, SplitOutcome
 from aidetect.core.models import (
     ItemFailure,
     ItemResult,
@@ -29,6 +30,7 @@ from aidetect.core.models import (
     Transition,
     WorkerHeartbeat,
 )
+from aidetect.core.result_lines import PAGE_ROWS, ResultRow
 from aidetect.core.states import Phase
 
 if TYPE_CHECKING:
@@ -70,6 +72,10 @@ class TaskReader(Protocol):
     def workers(self) -> list[WorkerHeartbeat]: ...
 
     def phase_counts(self) -> dict[str, int]: ...
+
+    def result_rows(
+        self, task_id: UUID, *, after: int = -1, limit: int = PAGE_ROWS
+    ) -> list[ResultRow]: ...
 
 
 class TaskWriter(Protocol):
@@ -248,3 +254,35 @@ class MessageBroker(Protocol):
 
     @staticmethod
     def nack(delivery: Delivery, *, requeue: bool) -> None: ...
+
+
+class CorpusTasks(Protocol):
+    """What the operator asks of corpus jobs: split them into items, read their results, and
+    end them once the results are written. (Postgres only: the in-memory stand-in has no
+    corpus jobs.)"""
+
+    def get_task(self, task_id: UUID) -> TaskRecord: ...
+
+    def record_split(
+        self, task_id: UUID, items: Sequence[SplitItem], cursor: SplitCursor, where: str
+    ) -> SplitOutcome: ...
+
+    def finish_split(self, task_id: UUID, where: str) -> TaskRecord: ...
+
+    def iter_result_rows(self, task_id: UUID) -> Iterator[ResultRow]: ...
+
+    def splits_due(self, namespaces: Sequence[str] | None = None) -> list[TaskRecord]: ...
+
+    def outputs_due(self, namespaces: Sequence[str] | None = None) -> list[TaskRecord]: ...
+
+    def output_written(self, task_id: UUID, location: str, lines: int) -> bool: ...
+
+    def transition(
+        self,
+        task_id: UUID,
+        target: Phase,
+        reason: str,
+        message: str = "",
+        *,
+        only_from: Collection[Phase] | None = None,
+    ) -> bool: ...

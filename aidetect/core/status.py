@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aidetect.core import conditions as c
-from aidetect.core.models import CamelModel, TaskRecord, TaskResult, Transition
+from aidetect.core.camel import CamelModel
+from aidetect.core.models import TaskRecord, TaskResult, Transition
 from aidetect.core.states import Phase
 
 
@@ -22,6 +23,13 @@ class Condition(CamelModel):
     message: str
     last_transition_time: datetime
     observed_generation: int
+
+
+class OutputStatus(CamelModel):
+    """Where a corpus job's results were written."""
+
+    location: str
+    lines: int
 
 
 class TaskStatus(CamelModel):
@@ -36,6 +44,7 @@ class TaskStatus(CamelModel):
     start_time: datetime | None = None
     completion_time: datetime | None = None
     result: TaskResult | None = None
+    output: OutputStatus | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON for a merge patch of `status` (times as RFC 3339 UTC, seconds)."""
@@ -123,4 +132,12 @@ def build_status(record: TaskRecord, transitions: list[Transition], generation: 
         start_time=record.started_at,
         completion_time=record.finished_at,
         result=record.result,
+        output=output_status(record),
     )
+
+
+def output_status(record: TaskRecord) -> OutputStatus | None:
+    corpus = record.corpus
+    if corpus is None or corpus.output_location is None:
+        return None
+    return OutputStatus(location=corpus.output_location, lines=corpus.output_lines or 0)

@@ -44,6 +44,11 @@ def chunks(indices: Sequence[int], size: int) -> Iterator[list[int]]:
 
 
 def texts_of(deps: OperatorDeps, namespace: str, spec: TaskSpec) -> list[str]:
+    """The texts on the CR, or in its textFrom; none for a corpus job (split later)."""
+    if spec.source is not None:
+        if deps.corpus is None:
+            raise InvalidInput("corpus jobs (spec.source) need the operator's Postgres store")
+        return []
     if spec.text is not None:
         return [spec.text]
     if spec.texts is not None:
@@ -110,8 +115,11 @@ def publish(
     profile = deps.profiles.resolve(record.detector)
     high = is_high_priority(record.priority)
 
+    cfg = deps.settings.operator
+    per_message = cfg.corpus_items_per_message if record.corpus else cfg.items_per_message
+
     def send() -> None:
-        for part in chunks(indices, deps.settings.operator.items_per_message):
+        for part in chunks(indices, per_message):
             deps.publisher.publish_task(
                 profile.name, TaskMessage(task_id=task_id, items=part), high=high
             )
@@ -137,7 +145,9 @@ def admit(deps: OperatorDeps, cr: CrIdentity, spec: dict[str, Any]) -> Phase:
     if record is None:
         record_task(deps, cr, parse_spec(spec))
         record = deps.db.get_task(cr.uid)
-    if record.phase == Phase.PENDING:
+    if record.phase == Phase.PENDING and record.corpus is not None and deps.corpus is not None:
+        deps.corpus.split(cr.uid)  # on the corpus pool: reading a corpus takes a while
+    elif record.phase == Phase.PENDING:
         publish(deps, record, range(record.progress.total))
         if deps.show_status_later is not None:
             deps.show_status_later(cr.uid)  # by then it has often ended: one write, not two

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from aidetect.core import k8s
@@ -14,6 +15,9 @@ from aidetect.core.profiles import ProfileSet
 from aidetect.core.queue import SharedPublisher
 from aidetect.core.retrying import during_outages
 from aidetect.core.seams import OperatorTasks, TaskPublisher
+
+if TYPE_CHECKING:
+    from aidetect.operator.corpus_jobs import CorpusJobs
 
 
 @dataclass
@@ -30,6 +34,8 @@ class OperatorDeps:
     progress_held: Callable[[UUID], bool] = lambda _task: False
     # ... and to ProgressThrottle.patched: told of every status patch (task id, whether ended).
     status_patched: Callable[[UUID, bool], None] = lambda _task, _ended: None
+    # Splits corpora and writes their outputs (Postgres only: None in the in-memory world).
+    corpus: CorpusJobs | None = None
 
     @property
     def scope(self) -> list[str] | None:
@@ -41,18 +47,23 @@ class OperatorDeps:
         """Migrate the schema; connect to Postgres, RabbitMQ (declaring the topology), the API."""
         upgrade_schema(settings.db.url)
         profiles = settings.profiles()
+        from aidetect.operator.corpus_jobs import CorpusJobs
+
         publisher = SharedPublisher(settings.amqp, profiles=profiles.profiles)
-        return cls(
+        db = Database(
+            settings.db.url,
+            pool_max=settings.db.pool_max,
+            connect_timeout=settings.db.connect_timeout_seconds,
+        )
+        deps = cls(
             settings=settings,
-            db=Database(
-                settings.db.url,
-                pool_max=settings.db.pool_max,
-                connect_timeout=settings.db.connect_timeout_seconds,
-            ),
+            db=db,
             kube=k8s.api_client(settings.kube.kubeconfig),
             profiles=profiles,
             publisher=publisher,
         )
+        deps.corpus = CorpusJobs(deps, db)
+        return deps
 
     @classmethod
     def open_when_ready(cls, settings: Settings) -> OperatorDeps:
@@ -63,6 +74,8 @@ class OperatorDeps:
         return policy(cls.open, settings)
 
     def close(self) -> None:
+        if self.corpus is not None:
+            self.corpus.close()
         self.publisher.close()
         self.db.close()
         self.kube.close()

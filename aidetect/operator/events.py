@@ -29,6 +29,7 @@ from aidetect.core.queue import DEAD_QUEUE, Broker, Delivery, reconnecting
 from aidetect.core.seams import MessageBroker
 from aidetect.core.states import TERMINAL, Phase
 from aidetect.operator import metrics
+from aidetect.operator.corpus_jobs import output_due
 from aidetect.operator.deps import OperatorDeps
 from aidetect.operator.lifecycle import give_up
 from aidetect.operator.progress import ProgressThrottle
@@ -187,6 +188,8 @@ class EventsConsumer(threading.Thread):
             record = sync_task(self.deps, task_id)
             if ended and record is not None and record.phase in TERMINAL:
                 announce_end(self.deps, record)
+            if record is not None and self.deps.corpus is not None and output_due(record):
+                self.deps.corpus.write_output(task_id)  # its last item is done
         except (DatabaseUnavailable, KubeUnavailable):
             raise
         except Exception:  # this task's own problem: the others go on; the resync retries it

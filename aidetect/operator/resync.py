@@ -29,6 +29,7 @@ from aidetect.core.models import TaskRecord
 from aidetect.core.states import TERMINAL, Phase
 from aidetect.operator import metrics
 from aidetect.operator.admission import publish
+from aidetect.operator.corpus_jobs import output_due
 from aidetect.operator.deps import OperatorDeps
 from aidetect.operator.sync import announce_end, ref_of, sync_task
 from aidetect.operator.watching import admit_cr, finalize_cr
@@ -166,6 +167,8 @@ def requeue_stuck(deps: OperatorDeps, boundary: TaskBoundary) -> int:
     after = deps.settings.operator.stuck_after_seconds
 
     def requeue(record: TaskRecord) -> None:
+        if record.corpus is not None and _corpus_step(deps, record):
+            return
         indices = (
             list(range(record.progress.total))
             if record.phase == Phase.PENDING
@@ -180,6 +183,28 @@ def requeue_stuck(deps: OperatorDeps, boundary: TaskBoundary) -> int:
         publish(deps, record, indices, requeue=True)
 
     return boundary.each("requeue_stuck", deps.db.stuck(after, deps.scope), requeue)
+
+
+def _corpus_step(deps: OperatorDeps, record: TaskRecord) -> bool:
+    """A corpus job that is quiet because it is splitting or writing its output, not stuck:
+    go on with that step (True); False if it is scoring and may be requeued like any task."""
+    if deps.corpus is None:
+        return False
+    if record.phase == Phase.PENDING:
+        deps.corpus.split(record.id)
+        return True
+    if output_due(record):
+        deps.corpus.write_output(record.id)
+        return True
+    return False
+
+
+def resume_corpus_jobs(deps: OperatorDeps, boundary: TaskBoundary) -> int:  # noqa: ARG001
+    """Go on with every corpus split and output upload that is due (after a restart, an
+    outage of the object store, or a missed event)."""
+    if deps.corpus is not None:
+        deps.corpus.resume()
+    return 0
 
 
 def repair_drift(deps: OperatorDeps, boundary: TaskBoundary) -> int:
@@ -273,7 +298,14 @@ def _sync(deps: OperatorDeps, record: TaskRecord) -> None:
     sync_task(deps, record.id)
 
 
-STEPS = (enforce_deadlines, enforce_ttls, requeue_stuck, repair_drift, sync_lagging)
+STEPS = (
+    enforce_deadlines,
+    enforce_ttls,
+    resume_corpus_jobs,
+    requeue_stuck,
+    repair_drift,
+    sync_lagging,
+)
 
 
 def resync_once(

@@ -312,6 +312,9 @@ class BatchRunner:
         elif outcome.finished:
             tlog.info("finished: wrote %d result(s); the task ended", outcome.written)
             self._announce("finished", task)
+        elif outcome.scored_all:  # a corpus job: the operator writes its output next
+            tlog.info("wrote %d result(s); every item of the job is done", outcome.written)
+            self._announce("finished", task)
         else:
             tlog.info("wrote %d result(s)", outcome.written)
             if started:

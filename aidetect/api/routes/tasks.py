@@ -9,10 +9,12 @@ exist, so that no token learns which task ids other tenants have.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Depends, Query
+from fastapi.responses import StreamingResponse
 
 from aidetect.api.auth import namespace_forbidden
 from aidetect.api.deps import DbDep, KubeDep, SettingsDep, TenantDep, require_tenant
@@ -32,11 +34,12 @@ from aidetect.api.schemas import (
 from aidetect.api.tenants import NAMESPACE_MAX_LENGTH, NAMESPACE_PATTERN, Tenant
 from aidetect.core import k8s
 from aidetect.core.errors import InvalidInput, KubeRefused
-from aidetect.core.models import TaskRecord
+from aidetect.core.models import MAX_BATCH_ITEMS, TaskRecord
 from aidetect.core.profiles import PROFILE_NAME_PATTERN
 from aidetect.core.states import TERMINAL, Phase
 
 logger = logging.getLogger("aidetect.api")
+NDJSON = "application/x-ndjson"
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -114,17 +117,27 @@ def predict(
     "/status/{task_id}", summary="A task's state, result and history", responses=errors(404)
 )
 def get_status(task_id: UUID, db: DbDep, tenant: TenantDep) -> TaskPublic:
+    """A task with its items while it has at most 1000 (the most a CR can carry); a corpus
+    job's items are streamed by GET /tasks/{id}/results instead."""
     record = visible_task(db, tenant, task_id)
-    return TaskPublic.from_parts(record, db.items(task_id), db.transitions(task_id))
+    items = db.items(task_id) if record.progress.total <= MAX_BATCH_ITEMS else []
+    return TaskPublic.from_parts(record, items, db.transitions(task_id))
 
 
 @router.get(
     "/status/{task_id}/texts",
     summary="A task's texts, in item order (to show them with their sentence scores)",
-    responses=errors(404),
+    responses=errors(404, 409),
 )
 def get_texts(task_id: UUID, db: DbDep, tenant: TenantDep) -> TaskTexts:
-    visible_task(db, tenant, task_id)
+    record = visible_task(db, tenant, task_id)
+    if record.corpus is not None:
+        raise ApiError(
+            409,
+            "corpus_job",
+            f"task {task_id} is a corpus job: its texts are in {record.corpus.source.s3.url()}, "
+            "and its results in GET /tasks/{id}/results",
+        )
     return TaskTexts(task_id=task_id, texts=db.texts(task_id))
 
 
@@ -167,6 +180,31 @@ def list_tasks(
     return TaskList(
         items=[TaskSummary.from_record(t) for t in page.tasks], next_cursor=page.next_cursor
     )
+
+
+@router.get(
+    "/tasks/{task_id}/results",
+    summary="A task's results as JSON Lines, one per item, in item order (streamed)",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {NDJSON: {}}, "description": "One JSON object per line."},
+        **errors(404),
+    },
+)
+def get_results(task_id: UUID, db: DbDep, tenant: TenantDep) -> StreamingResponse:
+    """The same lines a corpus job writes to its output object, for any task: what is written
+    so far while it runs (items without a result yet are left out), every item once it ended.
+    Read from the database a page at a time, so memory stays flat for a million items."""
+    visible_task(db, tenant, task_id)
+
+    def lines() -> Iterator[bytes]:
+        after = -1
+        while page := db.result_rows(task_id, after=after):
+            yield b"".join(row.line() for row in page)
+            after = page[-1].index
+
+    logger.info("streaming results", extra={"task_id": str(task_id), "tenant": tenant.name})
+    return StreamingResponse(lines(), media_type=NDJSON)
 
 
 @router.delete(

@@ -23,8 +23,26 @@ from aidetect.core.db.rows import WriteOutcome, failure_detail, item_detail, ite
 from aidetect.core.db.tasks import TaskStore
 from aidetect.core.errors import TaskNotFound
 from aidetect.core.models import ItemFailure, ItemResult
-from aidetect.core.results import partial_message, summarize, unscorable_message
+from aidetect.core.results import (
+    MAX_ITEMS_ON_CR,
+    Aggregate,
+    partial_message,
+    summarize,
+    summarize_aggregate,
+    unscorable_message,
+)
 from aidetect.core.states import TERMINAL, Phase
+
+# What `summarize` takes from the rows, in one pass over the task's scored items.
+AGGREGATE_SQL = """
+    SELECT count(*) AS n, avg(score) AS mean_score,
+           count(*) FILTER (WHERE label = 'ai') AS ai,
+           count(*) FILTER (WHERE label = 'human') AS human,
+           avg(probability) AS mean_probability, count(probability) AS with_probability,
+           string_agg(DISTINCT model_version, ',' ORDER BY model_version) AS model_versions,
+           sum(coalesce((detail->>'chunks')::int, 1)) AS chunks,
+           bool_and(coalesce((detail->>'cached')::boolean, false)) AS cached
+    FROM task_items WHERE task_id = %s AND score IS NOT NULL"""
 
 
 class ResultWrites(TaskStore):
@@ -51,18 +69,25 @@ class ResultWrites(TaskStore):
         new_done, new_failed = self._write_item_results(cur, task_id, results, worker)
         done, failed = self._count_done(cur, task_id, new_done, new_failed, worker)
         new = new_done + new_failed
+        limit = task["max_failed_items"]
+        if limit is not None and failed > limit:
+            return WriteOutcome(new, self._fail_too_many(cur, task_id, failed, limit))
         if done + failed < task["total_items"]:
             return WriteOutcome(new, False)
         if done == 0:
             return WriteOutcome(new, self._fail_unscorable(cur, task_id, failed))
         self._store_summary(cur, task_id, task["detector"])
+        if task["has_output"]:  # a corpus job ends when the operator has written its results
+            self._scored_all(cur, task_id)
+            return WriteOutcome(new, False, scored_all=True)
         return WriteOutcome(new, self._finish(cur, task_id, failed, task["total_items"]))
 
     @staticmethod
     def _lock_for_results(cur: Any, task_id: UUID) -> Any:
         """The task's phase, detector and item count, with its row locked."""
         cur.execute(
-            "SELECT phase, detector, total_items FROM tasks WHERE id = %s FOR UPDATE",
+            """SELECT phase, detector, total_items, max_failed_items,
+                      output IS NOT NULL AS has_output FROM tasks WHERE id = %s FOR UPDATE""",
             (task_id,),
         )
         task = cur.fetchone()
@@ -113,13 +138,22 @@ class ResultWrites(TaskStore):
 
     @staticmethod
     def _store_summary(cur: Any, task_id: UUID, detector: str) -> None:
-        """Summarize every item's result into the task's result."""
+        """Summarize every item's result into the task's result: from the rows while they
+        are few enough to show on the CR, else from an aggregate (a corpus job's million rows
+        are never all read)."""
         cur.execute(
             """SELECT idx, score, label, probability, threshold, model_version, detail
-               FROM task_items WHERE task_id = %s AND score IS NOT NULL ORDER BY idx""",
-            (task_id,),
+               FROM task_items WHERE task_id = %s AND score IS NOT NULL ORDER BY idx LIMIT %s""",
+            (task_id, MAX_ITEMS_ON_CR + 1),
         )
-        summary = summarize([item_result(r) for r in cur.fetchall()], detector=detector)
+        rows = cur.fetchall()
+        if len(rows) <= MAX_ITEMS_ON_CR:
+            summary = summarize([item_result(r) for r in rows], detector=detector)
+        else:
+            cur.execute(AGGREGATE_SQL, (task_id,))
+            summary = summarize_aggregate(
+                Aggregate(**cur.fetchone(), threshold=rows[0]["threshold"]), detector=detector
+            )
         cur.execute(
             "UPDATE tasks SET result = %s WHERE id = %s",
             (psycopg2.extras.Json(summary.model_dump(mode="json", exclude_none=True)), task_id),
@@ -136,6 +170,24 @@ class ResultWrites(TaskStore):
         for step, reason, text in steps:
             moved = self._transition(cur, task_id, step, reason, text)
         return moved
+
+    def _scored_all(self, cur: Any, task_id: UUID) -> None:
+        """Every item of a corpus job is done: it stays Running (the operator writes its
+        output, then ends it), stepping to Running if the resync had requeued it."""
+        self._transition(cur, task_id, Phase.RUNNING, conditions.REASON_SCORING, "")
+        cur.execute(
+            """UPDATE tasks SET reason = %s, message = %s, version = version + 1
+               WHERE id = %s""",
+            (conditions.REASON_WRITING_OUTPUT, "every item is done; writing the results", task_id),
+        )
+
+    def _fail_too_many(self, cur: Any, task_id: UUID, failed: int, limit: int) -> bool:
+        message = f"{failed} item(s) failed, more than failurePolicy.maxFailedItems ({limit})"
+        return bool(
+            self._transition(
+                cur, task_id, Phase.FAILED, conditions.REASON_TOO_MANY_FAILED_ITEMS, message
+            )
+        )
 
     def _fail_unscorable(self, cur: Any, task_id: UUID, failed: int) -> bool:
         """Fail a task none of whose items could be scored, saying why the first one failed."""

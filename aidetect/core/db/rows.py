@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from aidetect.core.corpus import CorpusOutput, CorpusSource, CorpusState, SplitCursor
 from aidetect.core.errors import InvalidInput
 from aidetect.core.models import ItemFailure, ItemResult, Progress, TaskRecord
 from aidetect.core.states import Phase
@@ -16,7 +17,16 @@ from aidetect.core.states import Phase
 TASK_COLUMNS = """id, namespace, name, generation, detector, granularity, priority, backoff_limit,
     active_deadline_seconds, ttl_seconds_after_finished, phase, reason, message, attempts,
     total_items, done_items, failed_items, result, worker, created_at, queued_at, started_at,
-    finished_at, version, cr_version, cr_deleted_at"""
+    finished_at, version, cr_version, cr_deleted_at, max_failed_items, source, output,
+    split_done, split_cursor, output_location, output_lines"""
+CORPUS_COLUMNS = (
+    "source",
+    "output",
+    "split_done",
+    "split_cursor",
+    "output_location",
+    "output_lines",
+)
 
 
 def text_sha256(text: str) -> str:
@@ -24,11 +34,27 @@ def text_sha256(text: str) -> str:
 
 
 def task_record(row: dict[str, Any]) -> TaskRecord:
+    progress_columns = {"total_items", "done_items", "failed_items"}
     return TaskRecord(
         progress=Progress(
             total=row["total_items"], done=row["done_items"], failed=row["failed_items"]
         ),
-        **{k: v for k, v in row.items() if k not in {"total_items", "done_items", "failed_items"}},
+        corpus=corpus_state(row),
+        **{k: v for k, v in row.items() if k not in progress_columns and k not in CORPUS_COLUMNS},
+    )
+
+
+def corpus_state(row: dict[str, Any]) -> CorpusState | None:
+    """A corpus job's source, output and splitting; None for a task with its texts on the CR."""
+    if row.get("source") is None:
+        return None
+    return CorpusState(
+        source=CorpusSource.model_validate(row["source"]),
+        output=CorpusOutput.model_validate(row["output"]) if row.get("output") else None,
+        split_done=row["split_done"],
+        cursor=SplitCursor.model_validate(row["split_cursor"]) if row.get("split_cursor") else None,
+        output_location=row.get("output_location"),
+        output_lines=row.get("output_lines"),
     )
 
 
@@ -57,6 +83,7 @@ class WriteOutcome:
     written: int
     finished: bool
     skipped_phase: Phase | None = None
+    scored_all: bool = False  # a corpus job's last item: the operator writes its output next
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from uuid import UUID
 import psycopg2.extras
 
 from aidetect.core import conditions
+from aidetect.core.camel import CamelModel
 from aidetect.core.db.connection import ConnectionPool
 from aidetect.core.db.rows import (
     TASK_COLUMNS,
@@ -44,6 +45,13 @@ from aidetect.core.db.rows import (
 from aidetect.core.errors import TaskNotFound
 from aidetect.core.models import ItemFailure, ItemResult, TaskRecord, TaskSpec, Transition
 from aidetect.core.states import TERMINAL, InvalidTransition, Phase, advance
+
+
+def _json(model: CamelModel | None) -> psycopg2.extras.Json | None:
+    """A spec model as a jsonb value (camelCase, as the CR has it)."""
+    if model is None:
+        return None
+    return psycopg2.extras.Json(model.model_dump(mode="json", by_alias=True, exclude_none=True))
 
 
 class TaskStore(ConnectionPool):
@@ -66,8 +74,10 @@ class TaskStore(ConnectionPool):
             cur.execute(
                 """INSERT INTO tasks (id, namespace, name, generation, detector, granularity,
                        priority, backoff_limit, active_deadline_seconds,
-                       ttl_seconds_after_finished, phase, reason, total_items, created_at)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                       ttl_seconds_after_finished, phase, reason, total_items, created_at,
+                       max_failed_items, source, output, split_done)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+                           %s, %s, %s, %s)
                    ON CONFLICT (id) DO NOTHING""",
                 (
                     task_id,
@@ -84,6 +94,10 @@ class TaskStore(ConnectionPool):
                     conditions.REASON_RECORDED,
                     len(texts),
                     created_at,
+                    spec.max_failed_items,
+                    _json(spec.source),
+                    _json(spec.output),
+                    spec.source is None,  # a corpus is split into items later
                 ),
             )
             if cur.rowcount == 0:

@@ -24,8 +24,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from aidetect.core.camel import CamelModel
 from aidetect.core.errors import QueueUnavailable
-from aidetect.core.models import CamelModel, TaskEvent, TaskMessage
+from aidetect.core.models import TaskEvent, TaskMessage
 from aidetect.core.queue import DEAD_QUEUE, Delivery, events_queue, task_queue
 
 

@@ -33,6 +33,8 @@ from aidetect.core.db.rows import (
     WriteOutcome,
     decode_cursor,
     encode_cursor,
+    failure_detail,
+    item_detail,
 )
 from aidetect.core.errors import DatabaseUnavailable, TaskNotFound
 from aidetect.core.models import (
@@ -44,6 +46,7 @@ from aidetect.core.models import (
     Transition,
     WorkerHeartbeat,
 )
+from aidetect.core.result_lines import PAGE_ROWS, ResultRow
 from aidetect.core.results import partial_message, summarize, unscorable_message
 from aidetect.core.states import TERMINAL, InvalidTransition, Phase, advance
 
@@ -493,6 +496,18 @@ class MemoryDatabase:
         with self._tx():
             return [self._workers[w] for w in sorted(self._workers)]
 
+    def result_rows(
+        self, task_id: UUID, *, after: int = -1, limit: int = PAGE_ROWS
+    ) -> list[ResultRow]:
+        with self._tx():
+            row = self._rows.get(task_id)
+            written = [
+                (i, item.result)
+                for i, item in enumerate(row.items if row else [])
+                if item.result is not None and i > after
+            ]
+            return [_result_row(i, r) for i, r in written[:limit]]
+
     def phase_counts(self) -> dict[str, int]:
         with self._tx():
             counts: dict[str, int] = {}
@@ -602,3 +617,12 @@ def _kept(value: Any, before: WorkerHeartbeat | None, name: str) -> Any:
     if value is not None or before is None:
         return value
     return getattr(before, name)
+
+
+def _result_row(index: int, r: ItemResult | ItemFailure) -> ResultRow:
+    """An item as `core.db` reads it back for the results JSONL (texts from a CR: no source id)."""
+    if isinstance(r, ItemFailure):
+        return ResultRow(index, None, None, None, None, None, r.model_version, failure_detail(r))
+    return ResultRow(
+        index, None, r.score, r.label, r.probability, r.threshold, r.model_version, item_detail(r)
+    )

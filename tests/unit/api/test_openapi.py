@@ -19,7 +19,8 @@ ERROR_REF = "#/components/schemas/ErrorResponse"
 DOCUMENTED: dict[tuple[str, str], set[str]] = {
     ("post", "/predict"): {"202", "400", "401", "403", "413", "422", "502", "503"},
     ("get", "/status/{task_id}"): {"200", "401", "404", "422", "503"},
-    ("get", "/status/{task_id}/texts"): {"200", "401", "404", "422", "503"},
+    ("get", "/status/{task_id}/texts"): {"200", "401", "404", "409", "422", "503"},
+    ("get", "/tasks/{task_id}/results"): {"200", "401", "404", "422", "503"},
     ("get", "/profiles"): {"200", "401", "503"},
     ("get", "/tasks"): {"200", "401", "403", "422", "503"},
     ("delete", "/tasks/{task_id}"): {"202", "401", "404", "409", "422", "502", "503"},
