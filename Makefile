@@ -1,5 +1,5 @@
 # The user's verbs. Each one calls a script in hack/, which says what it does as it goes.
-.PHONY: up down test test-unit lint deps chaos bench bench-memory cluster-up cluster-test cluster-down images
+.PHONY: up down test test-unit lint deps chaos bench bench-memory bench-corpus cluster-up cluster-test cluster-down images
 
 up:        ## start the whole local stack and leave it running
 	bash hack/up.sh
@@ -27,6 +27,9 @@ bench:     ## throughput, latency, writes per task and memory on a fresh private
 
 bench-memory: ## the operator's RSS while 50 000 tasks are processed (BENCH_MEMORY_TASKS=N; long)
 	bash hack/bench.sh --memory
+
+bench-corpus: ## one 100 000-record corpus job against the bare model loop (BENCH_CORPUS_TEXTS=N)
+	bash hack/bench.sh --corpus
 
 cluster-up:   ## a real one-node cluster (kubelet, containerd, CoreDNS) with the chart installed
 	bash hack/cluster-up.sh

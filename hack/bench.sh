@@ -8,6 +8,7 @@
 #   BENCH_THREADS       client threads (8)
 #   BENCH_LIVE_CRS      live CRs for the operator's RSS (10000)
 #   BENCH_MEMORY_TASKS  tasks for `make bench-memory` (50000)
+#   BENCH_CORPUS_TEXTS  records of the corpus job of `make bench-corpus` (100000)
 #   BENCH_QUICK=1       tiny sizes: a smoke test of every step (about 3 minutes)
 #   BENCH_WRITE_DOCS    1: put the table into docs/benchmarks.md (default: 1 unless quick)
 #   BENCH_SLOT          the block of docs/benchmarks.md to fill (last, before, memory)
@@ -61,6 +62,11 @@ log "bench: load average before the run: $(cut -d' ' -f1-3 /proc/loadavg) on $(n
 log "bench: starting a fresh stack in $state (API on 127.0.0.1:$AIDETECT_API_PORT)"
 bash "$HACK_DIR/up.sh" >"$state/up.log" 2>&1 || { tail -40 "$state/up.log" >&2; die "the stack did not start"; }
 
+if [[ " $* " == *" --corpus "* ]]; then  # `make bench-corpus`: one corpus job, bench/bench_corpus.py
+  log "bench: running bench/bench_corpus.py (BENCH_CORPUS_TEXTS=${BENCH_CORPUS_TEXTS:-100000})"
+  "$AIDETECT_VENV/bin/python" "$REPO_ROOT/bench/bench_corpus.py" --state "$state" --out "$keep"
+  exit
+fi
 args=(--state "$state" --out "$keep")
 [ "$quick" = 1 ] && [[ " $* " != *" --quick "* ]] && args+=(--quick)
 [ "$write_docs" = 1 ] && args+=(--write-docs "$REPO_ROOT/docs/benchmarks.md")

@@ -61,6 +61,7 @@ def test_examples_cover_every_input_kind() -> None:
     assert any("text" in s for s in specs)
     assert any("texts" in s for s in specs)
     assert any("textFrom" in s for s in specs)
+    assert any("source" in s and "output" in s and "failurePolicy" in s for s in specs)
     assert any(s.get("granularity") == "sentence" for s in specs)
     assert any("activeDeadlineSeconds" in s and "ttlSecondsAfterFinished" in s for s in specs)
     assert any(any("\u0400" <= ch <= "\u04ff" for ch in s.get("text", "")) for s in specs)
@@ -82,21 +83,72 @@ def test_text_from_format_defaults_to_text(
 
 
 TOO_MANY = ["x"] * 1001
+SOURCE: dict[str, Any] = {
+    "s3": {"endpoint": "http://s3.local:8333", "bucket": "corpora", "key": "essays.jsonl"},
+    "credentialsSecretRef": {"name": "s3-credentials"},
+}
+OUTPUT: dict[str, Any] = {"s3": {"bucket": "results", "key": "essays.results.jsonl"}}
 INVALID: list[tuple[str, dict[str, Any], str]] = [
     (
         "no-input",
         {"detector": "default"},
-        "one of spec.text, spec.texts or spec.textFrom is required",
+        "one of spec.text, spec.texts, spec.textFrom or spec.source is required",
     ),
     (
         "two-inputs",
         {"text": "a", "texts": ["b"]},
-        "only one of spec.text, spec.texts or spec.textFrom",
+        "only one of spec.text, spec.texts, spec.textFrom or spec.source",
     ),
     (
         "three-inputs",
         {"text": "a", "texts": ["b"], "textFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}},
-        "only one of spec.text, spec.texts or spec.textFrom",
+        "only one of spec.text, spec.texts, spec.textFrom or spec.source",
+    ),
+    (
+        "text-and-source",
+        {"text": "a", "source": SOURCE},
+        "only one of spec.text, spec.texts, spec.textFrom or spec.source",
+    ),
+    ("output-without-source", {"text": "a", "output": OUTPUT}, "spec.output needs spec.source"),
+    (
+        "key-and-prefix",
+        {"source": {**SOURCE, "s3": {**SOURCE["s3"], "prefix": "corpora/"}}},
+        "source.s3 needs exactly one of key or prefix",
+    ),
+    (
+        "neither-key-nor-prefix",
+        {"source": {**SOURCE, "s3": {"endpoint": "http://s3.local:8333", "bucket": "corpora"}}},
+        "source.s3 needs exactly one of key or prefix",
+    ),
+    (
+        "id-field-with-lines",
+        {"source": {**SOURCE, "format": "lines", "idField": "id"}},
+        "source.idField needs format jsonl",
+    ),
+    (
+        "source-without-credentials",
+        {"source": {"s3": SOURCE["s3"]}},
+        "spec.source.credentialsSecretRef: Required value",
+    ),
+    (
+        "endpoint-not-a-url",
+        {"source": {**SOURCE, "s3": {**SOURCE["s3"], "endpoint": "s3.local"}}},
+        "spec.source.s3.endpoint in body should match",
+    ),
+    (
+        "bad-bucket-name",
+        {"source": {**SOURCE, "s3": {**SOURCE["s3"], "bucket": "Corpora_1"}}},
+        "spec.source.s3.bucket in body should match",
+    ),
+    (
+        "output-without-key",
+        {"source": SOURCE, "output": {"s3": {"bucket": "results"}}},
+        "spec.output.s3.key: Required value",
+    ),
+    (
+        "negative-max-failed-items",
+        {"source": SOURCE, "failurePolicy": {"maxFailedItems": -1}},
+        "spec.failurePolicy.maxFailedItems in body should be greater than or equal to 0",
     ),
     ("empty-text", {"text": ""}, "spec.text in body should be at least 1 chars long"),
     ("empty-item", {"texts": ["ok", ""]}, "spec.texts[1] in body should be at least 1 chars long"),
