@@ -6,6 +6,7 @@ set -euo pipefail
 state=${AIDETECT_STATE_DIR:-${TMPDIR:-/tmp}/aidetect-local}
 [ -d "$state" ] || { log "nothing to stop: $state does not exist"; exit 0; }
 bash "$HACK_DIR/components.sh" stop "$state" || true
+bash "$HACK_DIR/s3.sh" stop "$state" || true
 bash "$HACK_DIR/rabbitmq.sh" stop "$state" || true
 bash "$HACK_DIR/postgres.sh" stop "$state" || true
 bash "$HACK_DIR/control-plane.sh" stop "$state" || true

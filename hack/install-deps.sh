@@ -2,7 +2,8 @@
 # Install everything aidetect needs on a Debian machine, skipping what is already there:
 #   - Debian packages: postgresql, rabbitmq-server (not started: hack/ starts private instances);
 #   - the Python virtualenv in the cache ($AIDETECT_VENV) with aidetect[dev,worker];
-#   - etcd, kube-apiserver, kube-controller-manager and helm built from Go modules into the cache.
+#   - etcd, kube-apiserver, kube-controller-manager, helm and SeaweedFS's weed (the local S3
+#     server) built from Go modules into the cache.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -40,3 +41,4 @@ fi
 
 bash "$HACK_DIR/build-control-plane.sh"
 bash "$HACK_DIR/build-helm.sh"
+bash "$HACK_DIR/build-s3.sh"

@@ -1,4 +1,4 @@
-"""Fixtures for e2e tests: a real cluster with the CRD installed, real Postgres and RabbitMQ."""
+"""Fixtures for e2e tests: a real cluster with the CRD installed, real Postgres, RabbitMQ and S3."""
 
 from __future__ import annotations
 
@@ -12,6 +12,13 @@ from kubernetes import client, config
 
 from aidetect.core.db import Database, upgrade_schema
 from tests.utils.namespaces import fresh_namespace
+from tests.utils.objects import (
+    S3Client,
+    S3Service,
+    empty_and_delete_bucket,
+    s3_client,
+    unique_bucket_name,
+)
 from tests.utils.processes import ManagedProcess
 from tests.utils.services import LocalServices
 from tests.utils.tiny_models import tiny_causal_lm, tiny_classifier
@@ -48,6 +55,22 @@ def database_url(services: LocalServices) -> str:
 @pytest.fixture(scope="session")
 def amqp_url(services: LocalServices) -> str:
     return services.amqp_url()
+
+
+@pytest.fixture(scope="session")
+def object_store(services: LocalServices) -> S3Service:
+    """A real S3-compatible server (hack/s3.sh: SeaweedFS, authentication on)."""
+    return services.s3()
+
+
+@pytest.fixture
+def bucket(object_store: S3Service) -> Iterator[tuple[S3Client, str]]:
+    """A fresh, uniquely named bucket and an admin client; emptied and deleted afterwards."""
+    client = s3_client(object_store)
+    name = unique_bucket_name()
+    client.create_bucket(Bucket=name)
+    yield client, name
+    empty_and_delete_bucket(client, name)
 
 
 # --- the running system: operator, worker and API as real processes --------------------------

@@ -1,18 +1,21 @@
 """Start and stop the real local services through the project's own hack/ scripts.
 
 Each service starts at most once per test session, on first use. A service already named by
-KUBECONFIG, AIDETECT_DATABASE_URL or AIDETECT_AMQP_URL is used as it is. When a service cannot
-start, the test fails with the script's own output: nothing is skipped.
+KUBECONFIG, AIDETECT_DATABASE_URL, AIDETECT_AMQP_URL or AIDETECT_S3_ENDPOINT is used as it is.
+When a service cannot start, the test fails with the script's own output: nothing is skipped.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.utils.objects import S3Service
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HACK = REPO_ROOT / "hack"
@@ -23,12 +26,13 @@ class ServiceStartError(RuntimeError):
 
 
 def _read_env_file(path: Path) -> dict[str, str]:
-    """Parse the `export NAME=value` lines that the hack/ scripts write."""
+    """Parse the `export NAME=value [NAME=value...]` lines that the hack/ scripts write."""
     values: dict[str, str] = {}
     for line in path.read_text().splitlines():
         if line.startswith("export "):
-            name, _, value = line.removeprefix("export ").partition("=")
-            values[name] = value
+            for word in shlex.split(line.removeprefix("export ")):
+                name, _, value = word.partition("=")
+                values[name] = value
     return values
 
 
@@ -70,6 +74,24 @@ class LocalServices:
     def amqp_url(self) -> str:
         """URL of a real RabbitMQ broker."""
         return self._ensure("rabbitmq.sh", "AIDETECT_AMQP_URL", "rabbitmq.env")
+
+    def s3(self) -> S3Service:
+        """A real S3-compatible server (SeaweedFS) with authentication on, and its credentials.
+
+        A given AIDETECT_S3_ENDPOINT is used with AIDETECT_S3_ACCESS_KEY / _SECRET_KEY / _REGION
+        (default: hack/s3.sh's development credentials); otherwise the session starts its own
+        server and exports all four for child processes.
+        """
+        endpoint = self._ensure("s3.sh", "AIDETECT_S3_ENDPOINT", "s3.env")
+        if "s3.sh" in self.started:
+            for name, value in _read_env_file(self.state_dir / "s3.env").items():
+                os.environ[name] = value
+        return S3Service(
+            endpoint=endpoint,
+            access_key=os.environ.get("AIDETECT_S3_ACCESS_KEY", "aidetect"),
+            secret_key=os.environ.get("AIDETECT_S3_SECRET_KEY", "aidetect-dev-secret"),
+            region=os.environ.get("AIDETECT_S3_REGION", "us-east-1"),
+        )
 
     def _own(self, script: str) -> None:
         if script not in self.started:
