@@ -116,6 +116,18 @@ class ObjectStore:
             if not page.get("IsTruncated") or not token:
                 return
 
+    def check_bucket(self) -> None:
+        """Raise `InvalidInput` unless the bucket exists and these credentials may use it
+        (some servers create a missing bucket on the first PUT; S3 refuses it at the end)."""
+        try:
+            with _seam(f"check s3://{self.bucket}"):
+                self._client.head_bucket(Bucket=self.bucket)
+        except InvalidInput as e:
+            status = str(e).split(": ")[1] if ": " in str(e) else ""
+            if status in ("404", "NoSuchBucket"):
+                raise InvalidInput(f"NoSuchBucket: there is no bucket {self.bucket!r}") from e
+            raise
+
     def size(self, key: str) -> int:
         with _seam(f"head s3://{self.bucket}/{key}"):
             return int(self._client.head_object(Bucket=self.bucket, Key=key)["ContentLength"])

@@ -153,6 +153,8 @@ class CorpusJobs:
             return
         source = corpus.source
         tlog = task_log(log, task_id)
+        if corpus.cursor is None and corpus.output is not None and not self._output_usable(record):
+            return
         if not corpus.split_done:
             store = open_store(
                 self.deps, record.namespace, source.s3, source.credentials_secret_ref
@@ -175,6 +177,19 @@ class CorpusJobs:
         if synced is not None and synced.phase in TERMINAL:
             announce_end(self.deps, synced)
 
+    def _output_usable(self, record: TaskRecord) -> bool:
+        """Before a job's first record is read: can its output be written? A job that would
+        score a million texts and then find no bucket fails now instead (OutputFailed)."""
+        corpus = record.corpus
+        assert corpus is not None and corpus.output is not None
+        where, ref = corpus.output.resolved(corpus.source)
+        try:
+            open_store(self.deps, record.namespace, where, ref).check_bucket()
+        except InvalidInput as e:
+            self._fail(record.id, conditions.REASON_OUTPUT_FAILED, f"{where.url()}: {e}")
+            return False
+        return True
+
     def _write_output(self, task_id: UUID) -> None:
         record = self.db.get_task(task_id)
         corpus = record.corpus
@@ -183,6 +198,7 @@ class CorpusJobs:
         where, ref = corpus.output.resolved(corpus.source)
         assert where.key is not None  # CorpusOutput requires it
         store = open_store(self.deps, record.namespace, where, ref)
+        store.check_bucket()
         lines = 0
         with store.writer(where.key) as out:
             for row in self.db.iter_result_rows(task_id):

@@ -309,7 +309,12 @@ def test_deleting_a_corpus_job_cancels_it_and_skips_the_rest(
         "doomed",
         corpus_spec(object_store.endpoint, name, "big.jsonl", SECRET),
     )
-    _wait_until("scoring to start", lambda: db.get_task(uid).progress.done > 0, timeout=120)
+
+    def scoring() -> bool:
+        row = db.find_task(uid)
+        return row is not None and row.progress.done > 0
+
+    _wait_until("scoring to start", scoring, timeout=120)
     custom_api.delete_namespaced_custom_object(
         crd.GROUP, crd.VERSION, namespace, crd.PLURAL, "doomed"
     )
