@@ -135,7 +135,9 @@ def main() -> int:
     p.add_argument("--out", type=Path)
     args = p.parse_args()
     env = stack_env(args.state)
-    os.environ.update(env)  # the bare loop loads the worker's model with the stack's settings
+    # the bare loop loads the worker's model with the stack's settings (PATH as it is: env.sh's
+    # refers to $PATH, which a file read does not expand)
+    os.environ.update({k: v for k, v in env.items() if k not in ("PATH", "PYTHONPATH")})
     texts, body = corpus(args.texts)
     print(f"[corpus] {args.texts} records, {len(body) / 2**20:.1f} MiB of JSONL", flush=True)
     prepare(env, body)
@@ -146,7 +148,7 @@ def main() -> int:
     phase, wall = run_job(env, name, args.timeout)
     time.sleep(1.0)
     end_rss = {n: rss_mib(s.pid) for n, s in samplers.items()}
-    peak_rss = {n: s.peak() for n, s in samplers.items()}
+    peak_rss = {n: s.peak for n, s in samplers.items()}
     for s in samplers.values():
         s.stop()
     if phase != "Succeeded":

@@ -17,6 +17,7 @@ answer, a 5xx or a slow-down is `ObjectStoreUnavailable` (retry later).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,6 +37,13 @@ TRANSIENT_CODES = frozenset(
     {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "ServiceUnavailable",
      "InternalError", "503", "500", "502", "504"}
 )  # fmt: skip
+
+
+# One boto3 session for every client: a session loads S3's service model (about 14 MiB) once,
+# where a session per client loaded it for each job, and the memory stayed. Creating clients
+# from one session is not thread-safe, hence the lock.
+_SESSION = boto3.session.Session()
+_SESSION_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -81,21 +89,22 @@ class ObjectStore:
     def __init__(self, location: S3Location, credentials: S3Credentials) -> None:
         endpoint = location.endpoint or ""
         style = "virtual" if endpoint.endswith("amazonaws.com") else "path"
-        self._client: Any = boto3.session.Session().client(
-            "s3",
-            endpoint_url=endpoint or None,
-            region_name=location.region,
-            aws_access_key_id=credentials.access_key_id,
-            aws_secret_access_key=credentials.secret_access_key,
-            aws_session_token=credentials.session_token,
-            config=botocore.config.Config(
-                s3={"addressing_style": style},
-                signature_version="s3v4",
-                connect_timeout=5,
-                read_timeout=60,
-                retries={"max_attempts": 4, "mode": "standard"},
-            ),
-        )
+        with _SESSION_LOCK:
+            self._client: Any = _SESSION.client(
+                "s3",
+                endpoint_url=endpoint or None,
+                region_name=location.region,
+                aws_access_key_id=credentials.access_key_id,
+                aws_secret_access_key=credentials.secret_access_key,
+                aws_session_token=credentials.session_token,
+                config=botocore.config.Config(
+                    s3={"addressing_style": style},
+                    signature_version="s3v4",
+                    connect_timeout=5,
+                    read_timeout=60,
+                    retries={"max_attempts": 4, "mode": "standard"},
+                ),
+            )
         self.bucket = location.bucket
 
     def keys(self, prefix: str, *, start_after: str = "") -> Iterator[str]:
@@ -122,11 +131,32 @@ class ObjectStore:
         try:
             with _seam(f"check s3://{self.bucket}"):
                 self._client.head_bucket(Bucket=self.bucket)
-        except InvalidInput as e:
+        except InvalidInput as e:  # a HEAD has no error body: name the cause from the status
             status = str(e).split(": ")[1] if ": " in str(e) else ""
             if status in ("404", "NoSuchBucket"):
                 raise InvalidInput(f"NoSuchBucket: there is no bucket {self.bucket!r}") from e
+            if status in ("403", "AccessDenied"):
+                raise InvalidInput(
+                    f"AccessDenied: these credentials may not use bucket {self.bucket!r} (wrong "
+                    "keys, or no s3:ListBucket on it)"
+                ) from e
             raise
+
+    def check_readable(self, key: str | None, prefix: str | None) -> None:
+        """Raise `InvalidInput`, with the store's error code, unless the object (or the
+        prefix's listing) can be read: one byte of the object, or one key of the listing."""
+        if key is None:
+            with _seam(f"list s3://{self.bucket}/{prefix or ''}"):
+                self._client.list_objects_v2(Bucket=self.bucket, Prefix=prefix or "", MaxKeys=1)
+            return
+        try:
+            with _seam(f"read s3://{self.bucket}/{key}"):
+                self._client.get_object(Bucket=self.bucket, Key=key, Range="bytes=0-0")[
+                    "Body"
+                ].close()
+        except InvalidInput as e:
+            if "InvalidRange" not in str(e):  # an empty object has no byte 0: it is readable
+                raise
 
     def size(self, key: str) -> int:
         with _seam(f"head s3://{self.bucket}/{key}"):

@@ -277,6 +277,8 @@ class CorpusTasks(Protocol):
 
     def output_written(self, task_id: UUID, location: str, lines: int) -> bool: ...
 
+    def note(self, task_id: UUID, message: str) -> None: ...
+
     def transition(
         self,
         task_id: UUID,

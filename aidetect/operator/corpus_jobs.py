@@ -127,6 +127,7 @@ class CorpusJobs:
             step(task_id)
         except TransientError as e:
             tlog.warning("%s stopped (%s); the resync goes on with it", step.__name__, e)
+            self._note(task_id, f"waiting: {e}"[:1000])
         except PermanentError as e:
             self._fail(task_id, reason, str(e))
         except Exception as e:  # a bug or an input nothing foresaw: say it, never retry forever
@@ -135,6 +136,13 @@ class CorpusJobs:
         finally:
             with self._lock:
                 self._busy.discard(task_id)
+
+    def _note(self, task_id: UUID, message: str) -> None:
+        try:
+            self.db.note(task_id, message)
+            sync_task(self.deps, task_id)
+        except TransientError as e:  # Postgres or the apiserver away too: the log has it
+            task_log(log, task_id).warning("could not show why it waits: %s", e)
 
     def _fail(self, task_id: UUID, reason: str, message: str) -> None:
         if self.db.transition(task_id, Phase.FAILED, reason, message[:1000]):
@@ -153,12 +161,14 @@ class CorpusJobs:
             return
         source = corpus.source
         tlog = task_log(log, task_id)
-        if corpus.cursor is None and corpus.output is not None and not self._output_usable(record):
-            return
         if not corpus.split_done:
             store = open_store(
                 self.deps, record.namespace, source.s3, source.credentials_secret_ref
             )
+            if corpus.cursor is None:  # before the first record: can the source and output be used?
+                store.check_readable(source.s3.key, source.s3.prefix)
+                if corpus.output is not None and not self._output_usable(record):
+                    return
             batch = self.deps.settings.operator.corpus_split_batch
             if not split(self.db, store, task_id, source, corpus.cursor, batch=batch):
                 tlog.info("splitting stopped: the task left Pending")

@@ -32,7 +32,11 @@ from tests.utils.waiting import eventually, wait_for_phase
 
 pytestmark = pytest.mark.timeout(600)
 
-EXAMPLES = sorted((REPO_ROOT / "examples").glob("*.yaml"))
+# A corpus job's example reads the local S3 server on the host's loopback, which the node's pods
+# cannot reach: tests/e2e/test_corpus_jobs.py runs it against the tests' own object server.
+EXAMPLES = [
+    p for p in sorted((REPO_ROOT / "examples").glob("*.yaml")) if "source:" not in p.read_text()
+]
 COMPONENTS = {"operator", "api", "worker-default", "postgresql", "rabbitmq"}
 WORKER_SELECTOR = "app.kubernetes.io/component=worker-default"
 VALUES = CHART / "ci" / "local-node-values.yaml"

@@ -7,6 +7,7 @@ and of the worker while it scores; bad sources and too many bad lines fail with 
 
 from __future__ import annotations
 
+import socket
 import time
 import urllib.request
 from collections import Counter
@@ -357,3 +358,26 @@ def test_corpus_example_succeeds(
     assert cr["status"]["progress"]["failed"] == 2
     _, lines = read_jsonl(s3, "aidetect-examples", "results/sample.results.jsonl")
     assert len(lines) == records and len({line["id"] for line in lines}) == records
+
+
+@pytest.mark.usefixtures("operator", "credentials")
+def test_an_object_store_that_does_not_answer_keeps_the_job_pending_and_says_why(
+    custom_api: client.CustomObjectsApi, namespace: str
+) -> None:
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{s.getsockname()[1]}"
+    spec = corpus_spec(endpoint, "corpora", "essays.jsonl", SECRET)
+    spec["output"]["s3"]["endpoint"] = endpoint
+    _create(custom_api, namespace, "unreachable", spec)
+
+    def waiting() -> dict[str, Any] | None:
+        cr = custom_api.get_namespaced_custom_object(
+            crd.GROUP, crd.VERSION, namespace, crd.PLURAL, "unreachable"
+        )
+        status = cr.get("status") or {}
+        return status if "waiting:" in (status.get("message") or "") else None
+
+    status = eventually(waiting, timeout=90, what="the CR to say why it waits")
+    assert status["phase"] == "Pending"
+    assert endpoint.removeprefix("http://") in status["message"] or "connect" in status["message"]

@@ -83,5 +83,5 @@ def test_every_example_parses_with_one_input() -> None:
         tasks = [d for d in yaml.safe_load_all(path.read_text()) if d and d["kind"] == crd.KIND]
         assert tasks, path.name
         for task in tasks:
-            inputs = {"text", "texts", "textFrom"} & set(task["spec"])
+            inputs = {"text", "texts", "textFrom", "source"} & set(task["spec"])
             assert len(inputs) == 1, f"{path.name}: {inputs}"

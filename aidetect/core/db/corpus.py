@@ -108,6 +108,16 @@ class CorpusStore(Bookkeeping):
                 self._transition(cur, task_id, Phase.FAILED, conditions.REASON_INVALID_INPUT, why)
         return self.get_task(task_id)
 
+    def note(self, task_id: UUID, message: str) -> None:
+        """Show why an open task is waiting (the object store away): its message, on the CR."""
+        with self.transaction() as cur:
+            cur.execute(
+                """UPDATE tasks SET message = %s, version = version + 1
+                   WHERE id = %s AND phase IN ('Pending', 'Queued', 'Running')
+                     AND message IS DISTINCT FROM %s""",
+                (message, task_id, message),
+            )
+
     def result_rows(
         self, task_id: UUID, *, after: int = -1, limit: int = PAGE_ROWS
     ) -> list[ResultRow]:
