@@ -25,11 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from bench_cpu import others_share, snapshot
 from bench_memory import RssSampler, rss_mib
 from bench_paths import SENTENCES, kube_client
+from bench_report import DISTURBED
 from botocore.config import Config
 from kubernetes import client
-from local_stack import machine, read_pid, stack_env
+from local_stack import PID_FILES, machine, read_pid, stack_env
 
 from aidetect.core import crd
 from aidetect.core.db import Database
@@ -145,7 +147,10 @@ def main() -> int:
     samplers = {n: RssSampler(pid).start() for n, pid in pids.items() if pid}
     start_rss = {n: rss_mib(pid) for n, pid in pids.items() if pid}
     name = f"corpus-{int(time.time())}"
+    roots = [pid for n in PID_FILES if (pid := read_pid(args.state, n))] + [os.getpid()]
+    cpu0 = snapshot(roots)
     phase, wall = run_job(env, name, args.timeout)
+    others, _steal = others_share(cpu0, snapshot(roots), wall)
     time.sleep(1.0)
     end_rss = {n: rss_mib(s.pid) for n, s in samplers.items()}
     peak_rss = {n: s.peak for n, s in samplers.items()}
@@ -170,6 +175,8 @@ def main() -> int:
         "ratio": job_rate / bare.texts_per_s,
         "bare": {"batch": bare.batch_size, "threads": bare.threads, "model": bare.model_version},
         "rss_mib": {"start": start_rss, "peak": peak_rss, "end": end_rss},
+        "others_cpu_percent": round(100 * others, 1),
+        "disturbed": 100 * others > DISTURBED,
         "machine": machine(),
     }
     print(json.dumps(figures, indent=2, default=str), flush=True)

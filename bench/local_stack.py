@@ -25,6 +25,7 @@ PID_FILES = {
     "postgres": "postgres/data/postmaster.pid",
     "epmd": "rabbitmq/epmd.pid",
     "rabbitmq": "rabbitmq/beam.pid",
+    "s3": "s3/weed.pid",
     "operator": "operator.pid",
     "worker": "worker.pid",
     "api": "api.pid",

@@ -24,12 +24,13 @@ write_docs=${BENCH_WRITE_DOCS:-$([ "$quick" = 1 ] && echo 0 || echo 1)}
 keep=${BENCH_KEEP:-${TMPDIR:-/tmp}/aidetect-bench-last}
 state=$(mktemp -d "${TMPDIR:-/tmp}/aidetect-bench.XXXXXX")
 
-unset KUBECONFIG AIDETECT_DATABASE_URL AIDETECT_AMQP_URL
+unset KUBECONFIG AIDETECT_DATABASE_URL AIDETECT_AMQP_URL AIDETECT_S3_ENDPOINT
 export AIDETECT_STATE_DIR=$state
 AIDETECT_API_PORT=$(free_port); AIDETECT_OPERATOR_LIVENESS_PORT=$(free_port)
 # Ports of their own for the probes and /metrics too, so that this stack runs beside `make up`
 AIDETECT_OPERATOR_READINESS_PORT=$(free_port); AIDETECT_WORKER_HEALTH_PORT=$(free_port)
 export AIDETECT_API_PORT AIDETECT_OPERATOR_LIVENESS_PORT AIDETECT_OPERATOR_READINESS_PORT AIDETECT_WORKER_HEALTH_PORT
+AIDETECT_S3_PORT=$(free_port); export AIDETECT_S3_PORT  # not make up's 8333
 
 # keep_logs: what the run leaves behind for a reader, outside the state dir that down removes.
 keep_logs() {

@@ -23,6 +23,7 @@ from kubernetes.client.rest import ApiException
 
 from aidetect.core import crd
 from aidetect.core.errors import (
+    AidetectError,
     FieldCause,
     InvalidInput,
     KubeConfigInvalid,
@@ -333,16 +334,22 @@ def read_secret(api: KubeClient, namespace: str, name: str, keys: Sequence[str])
             data = core.read_namespaced_secret(name, namespace).data or {}
         return {k: base64.b64decode(data[k]).decode("utf-8").strip() for k in keys if k in data}
     except KubeRefused as e:
-        if e.status == 404:
-            raise InvalidInput(f"Secret {namespace}/{name} not found") from e
-        if e.status == 403:
-            raise InvalidInput(
-                f"the operator may not read Secret {namespace}/{name}: {e.reason} "
-                "(bind ClusterRole aidetect-operator-secret-reader in this namespace)"
-            ) from e
-        raise
+        raise _unreadable("Secret", namespace, name, e) from e
     except UnicodeDecodeError as e:
         raise InvalidInput(f"Secret {namespace}/{name} holds a key that is not UTF-8") from e
+
+
+def _unreadable(kind: str, namespace: str, name: str, e: KubeRefused) -> AidetectError:
+    """A refused read of a user's ConfigMap or Secret: missing or forbidden is the user's to
+    fix (`InvalidInput`, saying how); any other refusal stays what it was."""
+    if e.status == 404:
+        return InvalidInput(f"{kind} {namespace}/{name} not found")
+    if e.status == 403:
+        return InvalidInput(
+            f"the operator may not read {kind} {namespace}/{name}: {e.reason} "
+            "(for Secrets, bind ClusterRole aidetect-operator-secret-reader in this namespace)"
+        )
+    return e
 
 
 def read_text_source(api: KubeClient, namespace: str, source: TextFrom) -> list[str]:
@@ -361,14 +368,10 @@ def read_text_source(api: KubeClient, namespace: str, source: TextFrom) -> list[
                 raw = (obj.data or {}).get(ref.key)
                 value = base64.b64decode(raw).decode("utf-8") if raw is not None else None
     except KubeRefused as e:
-        if e.status == 404:
-            raise InvalidInput(f"{kind} {namespace}/{ref.name} not found") from e
-        if e.status == 403:
-            raise InvalidInput(
-                f"the operator may not read {kind} {namespace}/{ref.name}: {e.reason} "
-                "(for Secrets, bind ClusterRole aidetect-operator-secret-reader in this namespace)"
-            ) from e
-        raise
+        error = _unreadable(kind, namespace, ref.name, e)
+        if error is e:
+            raise
+        raise error from e
     except UnicodeDecodeError as e:
         raise InvalidInput(
             f"{kind} {namespace}/{ref.name} key {ref.key!r} is not UTF-8 text"

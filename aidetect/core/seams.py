@@ -256,12 +256,10 @@ class MessageBroker(Protocol):
     def nack(delivery: Delivery, *, requeue: bool) -> None: ...
 
 
-class CorpusTasks(Protocol):
+class CorpusTasks(TaskWriter, Protocol):
     """What the operator asks of corpus jobs: split them into items, read their results, and
     end them once the results are written. (Postgres only: the in-memory stand-in has no
     corpus jobs.)"""
-
-    def get_task(self, task_id: UUID) -> TaskRecord: ...
 
     def record_split(
         self, task_id: UUID, items: Sequence[SplitItem], cursor: SplitCursor, where: str
@@ -278,13 +276,3 @@ class CorpusTasks(Protocol):
     def output_written(self, task_id: UUID, location: str, lines: int) -> bool: ...
 
     def note(self, task_id: UUID, message: str) -> None: ...
-
-    def transition(
-        self,
-        task_id: UUID,
-        target: Phase,
-        reason: str,
-        message: str = "",
-        *,
-        only_from: Collection[Phase] | None = None,
-    ) -> bool: ...
