@@ -7,6 +7,7 @@ results written once, keyset cursors, the resync's queries and the return types.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -541,3 +542,22 @@ def test_phase_counts_count_every_task(store: Store, namespace: str) -> None:
     after = store.phase_counts()
     assert after.get("Pending", 0) - before.get("Pending", 0) == 1
     assert after.get("Queued", 0) - before.get("Queued", 0) == 1
+
+
+def test_result_rows_page_through_the_written_items_as_json_lines(
+    store: Store, namespace: str
+) -> None:
+    # Given a task of four texts, three written (one of them failed)
+    task_id = add(store, namespace, texts=("one", "two", "three", "four"))
+    run_to(store, task_id, Phase.RUNNING)
+    store.record_results(task_id, [result(0, 0.8), failure(1), result(3, 0.2)], "w1")
+    # Then its result rows are the written items in order, a page at a time
+    first = store.result_rows(task_id, limit=2)
+    rest = store.result_rows(task_id, after=first[-1].index, limit=2)
+    assert [r.index for r in first] == [0, 1] and [r.index for r in rest] == [3]
+    assert store.result_rows(task_id, after=3) == []
+    lines = [json.loads(r.line()) for r in first + rest]
+    assert [line["id"] for line in lines] == ["0", "1", "3"]  # no source ids: the index
+    assert lines[0]["score"] == pytest.approx(0.8) and lines[0]["modelVersion"]
+    assert lines[1]["error"]["reason"] == "InvalidInput" and "score" not in lines[1]
+    assert store.result_rows(uuid.uuid4()) == []

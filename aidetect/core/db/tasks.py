@@ -296,9 +296,12 @@ class TaskStore(ConnectionPool):
             return [ItemToScore(task_id, r["idx"], r["text"]) for r in cur.fetchall()]
 
     def unscored_indices(self, task_id: UUID) -> list[int]:
+        """The indices of the items without a result, in order: one array, not a row per item
+        (psycopg2 dict rows cost 370 bytes an item, 370 MB for a million; a list of ints 38 MB)."""
         with self.transaction() as cur:
             cur.execute(
-                "SELECT idx FROM task_items WHERE task_id = %s AND scored_at IS NULL ORDER BY idx",
+                """SELECT coalesce(array_agg(idx ORDER BY idx), '{}') AS indices FROM task_items
+                   WHERE task_id = %s AND scored_at IS NULL""",
                 (task_id,),
             )
-            return [r["idx"] for r in cur.fetchall()]
+            return list(cur.fetchone()["indices"])
