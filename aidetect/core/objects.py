@@ -18,7 +18,7 @@ answer, a 5xx or a slow-down is `ObjectStoreUnavailable` (retry later).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -66,8 +66,12 @@ class Line:
 
 
 @contextmanager
-def _seam(what: str) -> Iterator[None]:
-    """botocore's errors as core's."""
+def _seam(
+    what: str, *, bodiless: Mapping[str, str] | None = None, allowed: frozenset[str] = frozenset()
+) -> Iterator[None]:
+    """botocore's errors as core's. A HEAD's refusal has no body, so its code is the bare
+    status: `bodiless` names the cause for such a status. An error code in `allowed` is no
+    error (the block just ends)."""
     try:
         yield
     except botocore.exceptions.ClientError as e:
@@ -75,8 +79,12 @@ def _seam(what: str) -> Iterator[None]:
         code = str(error.get("Code", ""))
         status = int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         message = error.get("Message") or code
+        if code in allowed:
+            return
         if code in TRANSIENT_CODES or status >= 500:
             raise ObjectStoreUnavailable(f"{what}: {code or status}: {message}") from e
+        if bodiless and code in bodiless:
+            raise InvalidInput(f"{what}: {bodiless[code]}") from e
         raise InvalidInput(f"{what}: {code or status}: {message}") from e
     except (botocore.exceptions.BotoCoreError, OSError) as e:
         # no answer, a dropped connection, a timeout (botocore's ConnectionError family)
@@ -128,19 +136,13 @@ class ObjectStore:
     def check_bucket(self) -> None:
         """Raise `InvalidInput` unless the bucket exists and these credentials may use it
         (some servers create a missing bucket on the first PUT; S3 refuses it at the end)."""
-        try:
-            with _seam(f"check s3://{self.bucket}"):
-                self._client.head_bucket(Bucket=self.bucket)
-        except InvalidInput as e:  # a HEAD has no error body: name the cause from the status
-            status = str(e).split(": ")[1] if ": " in str(e) else ""
-            if status in ("404", "NoSuchBucket"):
-                raise InvalidInput(f"NoSuchBucket: there is no bucket {self.bucket!r}") from e
-            if status in ("403", "AccessDenied"):
-                raise InvalidInput(
-                    f"AccessDenied: these credentials may not use bucket {self.bucket!r} (wrong "
-                    "keys, or no s3:ListBucket on it)"
-                ) from e
-            raise
+        causes = {
+            "404": f"NoSuchBucket: there is no bucket {self.bucket!r}",
+            "403": f"AccessDenied: these credentials may not use bucket {self.bucket!r} (wrong "
+            "keys, or no s3:ListBucket on it)",
+        }
+        with _seam(f"check s3://{self.bucket}", bodiless=causes):
+            self._client.head_bucket(Bucket=self.bucket)
 
     def check_readable(self, key: str | None, prefix: str | None) -> None:
         """Raise `InvalidInput`, with the store's error code, unless the object (or the
@@ -149,17 +151,13 @@ class ObjectStore:
             with _seam(f"list s3://{self.bucket}/{prefix or ''}"):
                 self._client.list_objects_v2(Bucket=self.bucket, Prefix=prefix or "", MaxKeys=1)
             return
-        try:
-            with _seam(f"read s3://{self.bucket}/{key}"):
-                self._client.get_object(Bucket=self.bucket, Key=key, Range="bytes=0-0")[
-                    "Body"
-                ].close()
-        except InvalidInput as e:
-            if "InvalidRange" not in str(e):  # an empty object has no byte 0: it is readable
-                raise
+        # An empty object has no byte 0 (InvalidRange), and is readable.
+        with _seam(f"read s3://{self.bucket}/{key}", allowed=frozenset({"InvalidRange"})):
+            self._client.get_object(Bucket=self.bucket, Key=key, Range="bytes=0-0")["Body"].close()
 
     def size(self, key: str) -> int:
-        with _seam(f"head s3://{self.bucket}/{key}"):
+        causes = {"404": "NoSuchKey: no such object", "403": "AccessDenied: it may not be read"}
+        with _seam(f"head s3://{self.bucket}/{key}", bodiless=causes):
             return int(self._client.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
 
     def lines(self, key: str, offset: int = 0) -> Iterator[Line]:

@@ -11,8 +11,10 @@ corpus, else the index.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
+from uuid import UUID
 
 PAGE_ROWS = 2000  # rows read per query while streaming: memory stays flat whatever the task's size
 
@@ -50,3 +52,19 @@ class ResultRow:
             if detail.get("sentences"):
                 out["sentences"] = detail["sentences"]
         return (json.dumps(out, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+
+
+class ResultSource(Protocol):
+    """Where result rows are read from a page at a time (the task store, real or in memory)."""
+
+    def result_rows(
+        self, task_id: UUID, *, after: int = -1, limit: int = PAGE_ROWS
+    ) -> list[ResultRow]: ...
+
+
+def result_pages(source: ResultSource, task_id: UUID) -> Iterator[list[ResultRow]]:
+    """Every written item of a task, in order, a page of PAGE_ROWS at a time (keyset paging)."""
+    after = -1
+    while page := source.result_rows(task_id, after=after):
+        yield page
+        after = page[-1].index

@@ -14,7 +14,7 @@ Every method raises only `core.errors` types: `TransientError` when the service 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar, Protocol
 from uuid import UUID
@@ -267,7 +267,9 @@ class CorpusTasks(TaskWriter, Protocol):
 
     def finish_split(self, task_id: UUID, where: str) -> TaskRecord: ...
 
-    def iter_result_rows(self, task_id: UUID) -> Iterator[ResultRow]: ...
+    def result_rows(
+        self, task_id: UUID, *, after: int = -1, limit: int = PAGE_ROWS
+    ) -> list[ResultRow]: ...
 
     def splits_due(self, namespaces: Sequence[str] | None = None) -> list[TaskRecord]: ...
 

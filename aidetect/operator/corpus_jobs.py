@@ -33,6 +33,7 @@ from aidetect.core.errors import InvalidInput, PermanentError, TransientError
 from aidetect.core.logs import task_log
 from aidetect.core.models import TaskRecord
 from aidetect.core.objects import ObjectStore, S3Credentials
+from aidetect.core.result_lines import result_pages
 from aidetect.core.seams import CorpusTasks
 from aidetect.core.states import TERMINAL, Phase
 from aidetect.operator.admission import publish
@@ -103,10 +104,6 @@ class CorpusJobs:
             self.write_output(record.id)
         return len(splits) + len(outputs)
 
-    def busy(self, task_id: UUID) -> bool:
-        with self._lock:
-            return task_id in self._busy
-
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
@@ -148,11 +145,15 @@ class CorpusJobs:
         if self.db.transition(task_id, Phase.FAILED, reason, message[:1000]):
             task_log(log, task_id).warning("failed: %s", message)
         try:
-            synced = sync_task(self.deps, task_id)
-            if synced is not None and synced.phase in TERMINAL:
-                announce_end(self.deps, synced)
+            self._show(task_id)
         except TransientError as e:
             task_log(log, task_id).warning("status not synced (%s): the resync will", e)
+
+    def _show(self, task_id: UUID) -> None:
+        """Bring the CR up to date, with an Event if the task has ended."""
+        synced = sync_task(self.deps, task_id)
+        if synced is not None and synced.phase in TERMINAL:
+            announce_end(self.deps, synced)
 
     def _split(self, task_id: UUID) -> None:
         record = self.db.get_task(task_id)
@@ -170,9 +171,7 @@ class CorpusJobs:
                 if corpus.output is not None and not self._output_usable(record):
                     return
             batch = self.deps.settings.operator.corpus_split_batch
-            if not split(self.db, store, task_id, source, corpus.cursor, batch=batch):
-                tlog.info("splitting stopped: the task left Pending")
-            else:
+            if split(self.db, store, task_id, source, corpus.cursor, batch=batch):
                 record = self.db.finish_split(task_id, source.s3.url())
                 tlog.info(
                     "split %s: %d item(s), %d failed",
@@ -180,12 +179,12 @@ class CorpusJobs:
                     record.progress.total,
                     record.progress.failed,
                 )
-            record = self.db.get_task(task_id)
+            else:
+                tlog.info("splitting stopped: the task left Pending")
+                record = self.db.get_task(task_id)
         if record.phase == Phase.PENDING:
             publish(self.deps, record, self.deps.db.unscored_indices(task_id))
-        synced = sync_task(self.deps, task_id)
-        if synced is not None and synced.phase in TERMINAL:
-            announce_end(self.deps, synced)
+        self._show(task_id)
 
     def _output_usable(self, record: TaskRecord) -> bool:
         """Before a job's first record is read: can its output be written? A job that would
@@ -211,9 +210,9 @@ class CorpusJobs:
         store.check_bucket()
         lines = 0
         with store.writer(where.key) as out:
-            for row in self.db.iter_result_rows(task_id):
-                out.write(row.line())
-                lines += 1
+            for page in result_pages(self.db, task_id):
+                out.write(b"".join(row.line() for row in page))
+                lines += len(page)
         task_log(log, task_id).info(
             "wrote %d result line(s) (%d bytes, %d part(s)) to %s",
             lines,
@@ -222,6 +221,4 @@ class CorpusJobs:
             where.url(),
         )
         if self.db.output_written(task_id, where.url(), lines):
-            synced = sync_task(self.deps, task_id)
-            if synced is not None:
-                announce_end(self.deps, synced)
+            self._show(task_id)

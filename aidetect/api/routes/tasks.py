@@ -9,7 +9,6 @@ exist, so that no token learns which task ids other tenants have.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -36,6 +35,7 @@ from aidetect.core import k8s
 from aidetect.core.errors import InvalidInput, KubeRefused
 from aidetect.core.models import MAX_BATCH_ITEMS, TaskRecord
 from aidetect.core.profiles import PROFILE_NAME_PATTERN
+from aidetect.core.result_lines import result_pages
 from aidetect.core.states import TERMINAL, Phase
 
 logger = logging.getLogger("aidetect.api")
@@ -197,14 +197,9 @@ def get_results(task_id: UUID, db: DbDep, tenant: TenantDep) -> StreamingRespons
     Read from the database a page at a time, so memory stays flat for a million items."""
     visible_task(db, tenant, task_id)
 
-    def lines() -> Iterator[bytes]:
-        after = -1
-        while page := db.result_rows(task_id, after=after):
-            yield b"".join(row.line() for row in page)
-            after = page[-1].index
-
+    pages = (b"".join(row.line() for row in page) for page in result_pages(db, task_id))
     logger.info("streaming results", extra={"task_id": str(task_id), "tenant": tenant.name})
-    return StreamingResponse(lines(), media_type=NDJSON)
+    return StreamingResponse(pages, media_type=NDJSON)
 
 
 @router.delete(

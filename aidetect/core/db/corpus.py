@@ -14,7 +14,7 @@ and the operator writes the output, then moves the task to Succeeded (`output_wr
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -132,13 +132,6 @@ class CorpusStore(Bookkeeping):
             )
             return [_result_row(r) for r in cur.fetchall()]
 
-    def iter_result_rows(self, task_id: UUID) -> Iterator[ResultRow]:
-        """Every written item of a task, in order, a page at a time."""
-        after = -1
-        while page := self.result_rows(task_id, after=after):
-            yield from page
-            after = page[-1].index
-
     def splits_due(self, namespaces: Sequence[str] | None = None) -> list[TaskRecord]:
         """Corpus jobs whose split has not finished (an operator died during it)."""
         return self._select_where("NOT split_done AND phase = 'Pending'", namespaces=namespaces)
@@ -158,10 +151,10 @@ class CorpusStore(Bookkeeping):
             if phase != Phase.RUNNING:
                 return False
             cur.execute(
-                "UPDATE tasks SET output_location = %s, output_lines = %s WHERE id = %s",
+                """UPDATE tasks SET output_location = %s, output_lines = %s WHERE id = %s
+                   RETURNING failed_items""",
                 (location, lines, task_id),
             )
-            cur.execute("SELECT failed_items, total_items FROM tasks WHERE id = %s", (task_id,))
             row = cur.fetchone()
             failed = f"; {row['failed_items']} failed" if row["failed_items"] else ""
             message = f"{lines} result line(s) written to {location}{failed}"
